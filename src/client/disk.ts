@@ -1,0 +1,162 @@
+import { DiskError } from '../core/errors';
+import type { Backend, CacheMode, DiskStats } from '../core/types';
+import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
+import type { DiskInfo } from '../protocol/messages';
+import type { BatchTransport } from './batch-transport';
+
+export interface WriteOptions {
+  /** Force unit access: acknowledged only once in the store and synced (except in unsafe mode). */
+  fua?: boolean;
+}
+
+/**
+ * An open disk. Every method returns a promise; requests may be issued
+ * without awaiting and take effect in issue order. Arguments are checked
+ * here at once (a bad call rejects without a round trip) and again in the
+ * worker.
+ */
+export class Disk {
+  readonly name: string;
+  readonly size: number;
+  readonly backend: Backend;
+  readonly blockSize: number;
+  /** The previous session of this disk did not close cleanly. */
+  readonly uncleanShutdown: boolean;
+  private mode: CacheMode;
+  private readonly worker: Worker;
+  private readonly transport: BatchTransport;
+  private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
+
+  /** @internal Use openDisk(). */
+  constructor(info: DiskInfo, worker: Worker, transport: BatchTransport) {
+    this.name = info.name;
+    this.size = info.size;
+    this.backend = info.backend;
+    this.blockSize = info.blockSize;
+    this.uncleanShutdown = info.uncleanShutdown;
+    this.mode = info.cacheMode;
+    this.worker = worker;
+    this.transport = transport;
+  }
+
+  /** The current cache mode. */
+  get cacheMode(): CacheMode {
+    return this.mode;
+  }
+
+  /** True once close() was called, or after powerLoss() or a worker crash. */
+  get closed(): boolean {
+    return this.closedBy !== undefined;
+  }
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return (
+      this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES)) ??
+      (this.transport.call({ op: 'read', offset, length }) as Promise<Uint8Array>)
+    );
+  }
+
+  /** Writes `data` at `offset`. The caller's buffer is copied at once and stays usable. */
+  write(offset: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    return (
+      this.guard(() => {
+        checkData(data);
+        checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
+      }) ??
+      (this.transport.call(
+        { op: 'write', offset, length: data.length, at: 0, fua: opts?.fua === true },
+        data,
+      ) as Promise<void>)
+    );
+  }
+
+  /** Makes every write acknowledged before it durable, as the cache mode defines. */
+  flush(): Promise<void> {
+    return this.guard() ?? (this.transport.call({ op: 'flush' }) as Promise<void>);
+  }
+
+  /** The range reads back as zeros afterwards. */
+  discard(offset: number, length: number): Promise<void> {
+    return (
+      this.guard(() => checkRange(offset, length, this.size, 'discard')) ??
+      (this.transport.call({ op: 'discard', offset, length }) as Promise<void>)
+    );
+  }
+
+  /** Switches cache mode; going to a mode without a write cache flushes first. */
+  setCacheMode(mode: CacheMode): Promise<void> {
+    const bad = this.guard(() => checkCacheMode(mode));
+    if (bad) return bad;
+    const done = this.transport.call({ op: 'setCacheMode', mode }) as Promise<void>;
+    return done.then(() => {
+      this.mode = mode;
+    });
+  }
+
+  stats(): Promise<DiskStats> {
+    return this.guard() ?? (this.transport.call({ op: 'stats' }) as Promise<DiskStats>);
+  }
+
+  /** Writes everything back, syncs, marks the disk cleanly closed and ends the worker. */
+  close(): Promise<void> {
+    const bad = this.guard();
+    if (bad) return bad;
+    this.closedBy = 'close';
+    const done = this.transport.call({ op: 'close' }) as Promise<void>;
+    return done.then(
+      () => {
+        this.worker.terminate();
+        this.transport.fail(new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`));
+      },
+      (err: DiskError) => {
+        // The disk could not be closed cleanly (e.g. quota): the worker
+        // still holds the data; end it so the lock is released, and report.
+        this.kill('crash');
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Pulls the plug: terminates the disk worker at once, with no write-back,
+   * sync or cleanup. Pending and later calls reject with ECLOSED; the disk
+   * can be reopened right away.
+   */
+  powerLoss(): void {
+    this.kill('powerLoss');
+  }
+
+  /** @internal The worker died on its own. */
+  crashed(message: string): void {
+    if (this.closedBy === 'powerLoss') return;
+    this.worker.terminate();
+    this.closedBy = 'crash';
+    this.transport.fail(new DiskError('EIO', `The disk worker of "${this.name}" failed: ${message}. Reopen the disk.`));
+  }
+
+  private kill(by: 'powerLoss' | 'crash'): void {
+    this.worker.terminate();
+    this.closedBy = by;
+    this.transport.fail(
+      new DiskError('ECLOSED', `Disk "${this.name}" lost power (its worker was terminated): open it again.`),
+    );
+  }
+
+  /** Rejects (as a promise, never a throw) when closed or when `check` throws. */
+  private guard(check?: () => void): Promise<never> | undefined {
+    try {
+      if (this.closedBy) {
+        throw new DiskError(
+          'ECLOSED',
+          this.closedBy === 'close'
+            ? `Disk "${this.name}" is closed: open it again.`
+            : `Disk "${this.name}" is gone (${this.closedBy === 'powerLoss' ? 'power loss' : 'worker crash'}): open it again.`,
+        );
+      }
+      check?.();
+      return undefined;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}

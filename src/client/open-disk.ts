@@ -1,0 +1,90 @@
+import { DiskError, errorFromData } from '../core/errors';
+import type { BackendChoice, CacheMode } from '../core/types';
+import { checkBlockSize, checkCacheMode, checkCacheSize, checkDiskSize, checkName } from '../core/validate';
+import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
+import { BatchTransport } from './batch-transport';
+import { Disk } from './disk';
+
+export interface OpenDiskOptions {
+  /** 1-64 characters of [A-Za-z0-9._-]. */
+  name: string;
+  /** Bytes, a multiple of 512: required to create; must match if given for an existing disk. */
+  size?: number;
+  /** Default 'writeback'. */
+  cache?: CacheMode;
+  /** Default 'auto' (OPFS). 'memory' is volatile: gone when closed. */
+  backend?: BackendChoice;
+  /** Cache block size: a power of two from 512 to 1 MiB. Default 4096. */
+  blockSize?: number;
+  /** Worker cache bytes. Default 64 MiB. */
+  cacheSize?: number;
+  /** How long to wait for a disk another open still holds before EBUSY. Default 1000 ms. */
+  lockTimeoutMs?: number;
+}
+
+function createWorker(): Worker {
+  return new Worker(new URL('../worker/disk-worker.ts', import.meta.url), { type: 'module', name: 'webdisk' });
+}
+
+function checkOptions(opts: OpenDiskOptions): OpenRequest {
+  if (typeof opts !== 'object' || opts === null)
+    throw new DiskError('EINVAL', 'openDisk needs an options object: { name, size }.');
+  const backend = opts.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'opfs' && backend !== 'memory') {
+    throw new DiskError('EINVAL', `Unknown backend ${JSON.stringify(backend)}: use "auto", "opfs" or "memory".`);
+  }
+  if (opts.blockSize !== undefined) checkBlockSize(opts.blockSize);
+  if (opts.cacheSize !== undefined) checkCacheSize(opts.cacheSize, opts.blockSize ?? 4096);
+  const lockTimeoutMs = opts.lockTimeoutMs ?? 1000;
+  if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) {
+    throw new DiskError('EINVAL', `lockTimeoutMs ${String(lockTimeoutMs)} must be a non-negative number.`);
+  }
+  if (backend === 'memory' && opts.size === undefined) {
+    throw new DiskError('EINVAL', 'A memory disk lives only while open: give its size.');
+  }
+  return {
+    name: checkName(opts.name),
+    size: opts.size === undefined ? undefined : checkDiskSize(opts.size),
+    cache: checkCacheMode(opts.cache ?? 'writeback'),
+    backend,
+    blockSize: opts.blockSize,
+    cacheSize: opts.cacheSize,
+    lockTimeoutMs,
+  };
+}
+
+/**
+ * Opens a disk by name, creating it when `size` is given and it does not
+ * exist. The disk runs in its own worker; one open per disk at a time.
+ */
+export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
+  const request = checkOptions(opts);
+  const worker = createWorker();
+  const transport = new BatchTransport(worker);
+  return new Promise<Disk>((resolve, reject) => {
+    let disk: Disk | undefined;
+    worker.onmessage = (ev: MessageEvent<FromWorker>) => {
+      const msg = ev.data;
+      if (transport.handle(msg)) return;
+      if (msg.type === 'opened') {
+        disk = new Disk(msg.info, worker, transport);
+        resolve(disk);
+      } else if (msg.type === 'open-failed') {
+        worker.terminate();
+        reject(errorFromData(msg.error));
+      }
+    };
+    worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault?.();
+      const message = ev.message || 'the worker script failed to load';
+      if (disk) {
+        disk.crashed(message);
+      } else {
+        worker.terminate();
+        reject(new DiskError('EIO', `The disk worker failed to start: ${message}.`));
+      }
+    };
+    const msg: ToWorker = { type: 'open', options: request };
+    worker.postMessage(msg);
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * The worker's block cache: a fixed number of slots in lazily allocated
+ * segments (so an unused cache costs nothing and a used one never grows
+ * past its cap), an LRU order and the set of dirty blocks. Pure data
+ * structure: the block device decides when to read, write back or evict.
+ */
+const SEGMENT_BYTES = 4 * 1024 * 1024;
+
+export class BlockCache {
+  readonly blockSize: number;
+  /** Number of block slots: cacheSize / blockSize. */
+  readonly capacity: number;
+  private readonly slotsPerSegment: number;
+  private readonly segments: Uint8Array[] = [];
+  /** block index -> slot. Map order is LRU order: first = least recent. */
+  private readonly slots = new Map<number, number>();
+  /** Dirty block indexes in the order they first became dirty. */
+  private readonly dirtySet = new Set<number>();
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  /** Highest number of blocks ever held at once. */
+  peakBlocks = 0;
+
+  constructor(blockSize: number, cacheBytes: number) {
+    this.blockSize = blockSize;
+    this.capacity = Math.max(1, Math.floor(cacheBytes / blockSize));
+    this.slotsPerSegment = Math.max(1, Math.floor(SEGMENT_BYTES / blockSize));
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+  get dirtyCount(): number {
+    return this.dirtySet.size;
+  }
+  get full(): boolean {
+    return this.slots.size >= this.capacity;
+  }
+
+  has(block: number): boolean {
+    return this.slots.has(block);
+  }
+
+  /** The cached bytes of `block`, marked most recently used; undefined on a miss. */
+  get(block: number): Uint8Array | undefined {
+    const slot = this.slots.get(block);
+    if (slot === undefined) return undefined;
+    this.slots.delete(block);
+    this.slots.set(block, slot);
+    return this.view(slot);
+  }
+
+  /** The cached bytes of `block` without touching the LRU order. */
+  peek(block: number): Uint8Array | undefined {
+    const slot = this.slots.get(block);
+    return slot === undefined ? undefined : this.view(slot);
+  }
+
+  /** Takes a slot for `block` (contents undefined). The caller makes room first. */
+  insert(block: number): Uint8Array {
+    if (this.slots.has(block)) throw new Error(`block ${block} is already cached`);
+    if (this.full) throw new Error('cache is full: evict first');
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) slot = this.nextSlot++;
+    this.slots.set(block, slot);
+    if (this.slots.size > this.peakBlocks) this.peakBlocks = this.slots.size;
+    return this.view(slot);
+  }
+
+  isDirty(block: number): boolean {
+    return this.dirtySet.has(block);
+  }
+  markDirty(block: number): void {
+    this.dirtySet.add(block);
+  }
+  markClean(block: number): void {
+    this.dirtySet.delete(block);
+  }
+
+  /** Drops `block` (dirty or not) and frees its slot. */
+  remove(block: number): void {
+    const slot = this.slots.get(block);
+    if (slot === undefined) return;
+    this.slots.delete(block);
+    this.dirtySet.delete(block);
+    this.freeSlots.push(slot);
+  }
+
+  /** Least recently used block, or undefined when empty. */
+  oldest(): number | undefined {
+    for (const block of this.slots.keys()) return block;
+    return undefined;
+  }
+
+  /** Up to `max` dirty blocks, oldest dirtied first. */
+  oldestDirty(max: number): number[] {
+    const out: number[] = [];
+    for (const block of this.dirtySet) {
+      if (out.length >= max) break;
+      out.push(block);
+    }
+    return out;
+  }
+
+  allDirty(): number[] {
+    return [...this.dirtySet];
+  }
+
+  /** Cached block indexes in [first, last]. */
+  cachedIn(first: number, last: number): number[] {
+    const out: number[] = [];
+    if (last - first + 1 <= this.slots.size) {
+      for (let b = first; b <= last; b++) if (this.slots.has(b)) out.push(b);
+    } else {
+      for (const b of this.slots.keys()) if (b >= first && b <= last) out.push(b);
+    }
+    return out;
+  }
+
+  /** Drops every block. Only valid when nothing is dirty or dirty data is meant to go. */
+  clear(): void {
+    for (const slot of this.slots.values()) this.freeSlots.push(slot);
+    this.slots.clear();
+    this.dirtySet.clear();
+  }
+
+  private view(slot: number): Uint8Array {
+    const seg = Math.floor(slot / this.slotsPerSegment);
+    let segment = this.segments[seg];
+    if (!segment) {
+      const slotsHere = Math.min(this.slotsPerSegment, this.capacity - seg * this.slotsPerSegment);
+      segment = new Uint8Array(slotsHere * this.blockSize);
+      this.segments[seg] = segment;
+    }
+    const start = (slot % this.slotsPerSegment) * this.blockSize;
+    return segment.subarray(start, start + this.blockSize);
+  }
+}

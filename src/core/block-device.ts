@@ -1,0 +1,489 @@
+import { BlockCache } from './block-cache';
+import { CACHE_POLICY, type CachePolicy } from './cache-modes';
+import { DiskError, toDiskError } from './errors';
+import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
+import type { BlockStore } from './store';
+import { type CacheMode, type DiskStats, emptyStats } from './types';
+import {
+  checkBlockSize,
+  checkCacheMode,
+  checkCacheSize,
+  checkData,
+  checkDiskSize,
+  checkRange,
+  MAX_IO_BYTES,
+} from './validate';
+
+export const DEFAULT_BLOCK_SIZE = 4096;
+export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
+/** Largest single store write when writing back a contiguous dirty run. */
+const MAX_RUN_BYTES = 1024 * 1024;
+/** Zero-fill chunk for discard. */
+const ZERO_CHUNK = 1024 * 1024;
+
+export interface DeviceOptions {
+  /** The raw image. */
+  data: BlockStore;
+  /** The small metadata store (two slots). */
+  meta: BlockStore;
+  /** Bytes; required to create, must match if given for an existing disk. */
+  size?: number;
+  blockSize?: number;
+  cacheSize?: number;
+  cache?: CacheMode;
+}
+
+/**
+ * The block core: validation, the cache-mode policy, the bounded block
+ * cache and write-back, flush ordering and statistics. Pure TypeScript over
+ * two BlockStores, so the same code runs in the disk worker and under Node.
+ *
+ * Requests run one at a time in issue order (a read issued after a write
+ * sees it), whether or not callers await between them.
+ */
+export class BlockDevice {
+  readonly size: number;
+  readonly blockSize: number;
+  /** The previous session did not close cleanly. */
+  readonly uncleanShutdown: boolean;
+
+  private mode: CacheMode;
+  private policy: CachePolicy;
+  private readonly cache: BlockCache;
+  private readonly data: BlockStore;
+  private readonly metaStore: BlockStore;
+  private meta: DiskMeta;
+  private readonly counters: DiskStats = emptyStats();
+  /** A store write happened since the last store sync. */
+  private unsynced = false;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Reused staging buffer for coalesced store I/O. */
+  private staging = new Uint8Array(0);
+  private readStaging = new Uint8Array(0);
+  private zeros: Uint8Array | undefined;
+
+  private constructor(opts: {
+    data: BlockStore;
+    meta: BlockStore;
+    diskMeta: DiskMeta;
+    cacheSize: number;
+    mode: CacheMode;
+    unclean: boolean;
+  }) {
+    this.data = opts.data;
+    this.metaStore = opts.meta;
+    this.meta = opts.diskMeta;
+    this.size = opts.diskMeta.size;
+    this.blockSize = opts.diskMeta.blockSize;
+    this.uncleanShutdown = opts.unclean;
+    this.mode = opts.mode;
+    this.policy = CACHE_POLICY[opts.mode];
+    this.cache = new BlockCache(this.blockSize, opts.cacheSize);
+    this.counters.cacheCapacityBytes = this.cache.capacity * this.blockSize;
+  }
+
+  /**
+   * Opens (or creates, when `size` is given and there is no metadata) a
+   * disk. Before returning it makes the "not cleanly closed" flag durable,
+   * so any write of this session is covered by it.
+   */
+  static async open(opts: DeviceOptions): Promise<BlockDevice> {
+    const mode = checkCacheMode(opts.cache ?? 'writeback');
+    if (opts.size !== undefined) checkDiskSize(opts.size);
+    if (opts.blockSize !== undefined) checkBlockSize(opts.blockSize);
+    const existing = await readMeta(opts.meta);
+    if (existing && opts.size !== undefined && opts.size !== existing.size) {
+      throw new DiskError(
+        'EINVAL',
+        `The disk already exists with size ${existing.size} bytes, not ${opts.size}: omit size, or delete the disk to recreate it.`,
+      );
+    }
+    if (!existing && opts.size === undefined) {
+      throw new DiskError('EINVAL', 'The disk does not exist yet: give its size to create it.');
+    }
+    const blockSize = opts.blockSize ?? existing?.blockSize ?? DEFAULT_BLOCK_SIZE;
+    const cacheSize = checkCacheSize(opts.cacheSize ?? Math.max(DEFAULT_CACHE_SIZE, blockSize), blockSize);
+    const diskMeta: DiskMeta = {
+      version: META_VERSION,
+      size: existing?.size ?? (opts.size as number),
+      blockSize,
+      clean: false,
+      generation: (existing?.generation ?? 0) + 1,
+    };
+    try {
+      await writeMeta(opts.meta, diskMeta);
+    } catch (err) {
+      throw toDiskError(err);
+    }
+    return new BlockDevice({
+      data: opts.data,
+      meta: opts.meta,
+      diskMeta,
+      cacheSize,
+      mode,
+      unclean: existing ? !existing.clean : false,
+    });
+  }
+
+  get cacheMode(): CacheMode {
+    return this.mode;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.run(
+      () => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES),
+      async () => {
+        const dst = new Uint8Array(length);
+        await this.doRead(offset, dst);
+        return dst;
+      },
+    );
+  }
+
+  /** Reads into a caller-provided buffer (no allocation). */
+  readInto(offset: number, dst: Uint8Array): Promise<void> {
+    return this.run(
+      () => checkRange(offset, dst.length, this.size, 'read', MAX_IO_BYTES),
+      () => this.doRead(offset, dst),
+    );
+  }
+
+  write(offset: number, data: Uint8Array, opts?: { fua?: boolean }): Promise<void> {
+    return this.run(
+      () => {
+        checkData(data);
+        checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
+      },
+      () => this.doWrite(offset, data, opts?.fua === true),
+    );
+  }
+
+  flush(): Promise<void> {
+    return this.run(undefined, () => this.doFlush());
+  }
+
+  discard(offset: number, length: number): Promise<void> {
+    return this.run(
+      () => checkRange(offset, length, this.size, 'discard'),
+      () => this.doDiscard(offset, length),
+    );
+  }
+
+  setCacheMode(mode: CacheMode): Promise<void> {
+    return this.run(
+      () => checkCacheMode(mode),
+      () => this.doSetCacheMode(mode),
+    );
+  }
+
+  stats(): Promise<DiskStats> {
+    return this.run(undefined, async () => this.snapshot());
+  }
+
+  /** Writes everything back, syncs, marks the disk clean and closes the stores. */
+  close(): Promise<void> {
+    return this.run(undefined, async () => {
+      await this.writeBackAll();
+      await this.syncIfNeeded();
+      this.meta = { ...this.meta, clean: true, generation: this.meta.generation + 1 };
+      await writeMeta(this.metaStore, this.meta);
+      this.closed = true;
+      this.cache.clear();
+      await this.data.close();
+      await this.metaStore.close();
+    });
+  }
+
+  /** Synchronous counters, for callers that already hold the queue. */
+  snapshot(): DiskStats {
+    const s = { ...this.counters };
+    s.dirtyBytes = this.cache.dirtyCount * this.blockSize;
+    s.cachedBytes = this.cache.size * this.blockSize;
+    s.peakCachedBytes = this.cache.peakBlocks * this.blockSize;
+    return s;
+  }
+
+  // ------------------------------------------------------------ serialization
+
+  /**
+   * Validates at once (a bad call rejects without waiting for the queue and
+   * never reaches the store), then runs `op` after every earlier request.
+   * Errors come out as DiskError; the queue keeps going after a failure.
+   */
+  private run<T>(check: (() => void) | undefined, op: () => Promise<T>): Promise<T> {
+    try {
+      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+      check?.();
+    } catch (err) {
+      return Promise.reject(toDiskError(err));
+    }
+    const result = this.queue.then(async () => {
+      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+      try {
+        return await op();
+      } catch (err) {
+        throw toDiskError(err);
+      }
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async doRead(offset: number, dst: Uint8Array): Promise<void> {
+    this.counters.reads++;
+    this.counters.bytesRead += dst.length;
+    if (dst.length === 0) return;
+    if (!this.policy.readCache) {
+      await this.storeRead(offset, dst);
+      return;
+    }
+    const bs = this.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + dst.length - 1) / bs);
+    let missStart = -1;
+    for (let b = first; b <= last + 1; b++) {
+      const hit = b <= last ? this.cache.get(b) : undefined;
+      if (b <= last && !hit) {
+        this.counters.cacheMisses++;
+        if (missStart < 0) missStart = b;
+        continue;
+      }
+      if (missStart >= 0) {
+        await this.fillMisses(missStart, b - 1, offset, dst);
+        missStart = -1;
+      }
+      if (hit) {
+        this.counters.cacheHits++;
+        copyBlockPart(hit, b * bs, offset, dst);
+      }
+    }
+  }
+
+  /** Reads blocks [first, last] from the store, caches them and copies the wanted part to dst. */
+  private async fillMisses(first: number, last: number, offset: number, dst: Uint8Array): Promise<void> {
+    const bs = this.blockSize;
+    const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
+    for (let start = first; start <= last; start += maxBlocks) {
+      const count = Math.min(maxBlocks, last - start + 1);
+      // Its own buffer: making room below may write back through `staging`.
+      if (this.readStaging.length < count * bs) this.readStaging = new Uint8Array(Math.max(count * bs, MAX_RUN_BYTES));
+      const buf = this.readStaging.subarray(0, count * bs);
+      await this.storeRead(start * bs, buf);
+      for (let i = 0; i < count; i++) {
+        const b = start + i;
+        const bytes = buf.subarray(i * bs, (i + 1) * bs);
+        copyBlockPart(bytes, b * bs, offset, dst);
+        await this.makeRoom();
+        this.cache.insert(b).set(bytes);
+      }
+    }
+  }
+
+  private async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    this.counters.writes++;
+    this.counters.bytesWritten += data.length;
+    if (fua) this.counters.fuaWrites++;
+    if (data.length === 0) return;
+    const p = this.policy;
+    if (p.writeCache) {
+      await this.writeToCache(offset, data);
+      if (fua) {
+        if (p.syncOnFlush) {
+          await this.writeBackRange(offset, data.length);
+          await this.syncIfNeeded();
+        } else {
+          this.counters.ignoredFlushes++;
+        }
+      }
+      return;
+    }
+    await this.storeWrite(offset, data);
+    if (p.readCache) this.updateCached(offset, data);
+    if (p.syncEachWrite || fua) await this.syncIfNeeded();
+  }
+
+  /** Copies data into cache blocks (read-modify-write for partial blocks not cached) and marks them dirty. */
+  private async writeToCache(offset: number, data: Uint8Array): Promise<void> {
+    const bs = this.blockSize;
+    const end = offset + data.length;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((end - 1) / bs);
+    for (let b = first; b <= last; b++) {
+      const blockStart = b * bs;
+      let slot = this.cache.get(b);
+      if (!slot) {
+        await this.makeRoom();
+        slot = this.cache.insert(b);
+        const whole = offset <= blockStart && end >= blockStart + bs;
+        if (!whole) {
+          this.counters.cacheMisses++;
+          await this.storeRead(blockStart, slot);
+        }
+      }
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(end, blockStart + bs);
+      slot.set(data.subarray(from - offset, to - offset), from - blockStart);
+      this.cache.markDirty(b);
+    }
+  }
+
+  /** Writethrough: keeps already-cached copies of written blocks current. */
+  private updateCached(offset: number, data: Uint8Array): void {
+    const bs = this.blockSize;
+    const end = offset + data.length;
+    for (const b of this.cache.cachedIn(Math.floor(offset / bs), Math.floor((end - 1) / bs))) {
+      const slot = this.cache.peek(b) as Uint8Array;
+      const blockStart = b * bs;
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(end, blockStart + bs);
+      slot.set(data.subarray(from - offset, to - offset), from - blockStart);
+    }
+  }
+
+  private async doFlush(): Promise<void> {
+    this.counters.flushes++;
+    await this.writeBackAll();
+    if (this.policy.syncOnFlush) await this.syncIfNeeded();
+    else this.counters.ignoredFlushes++;
+  }
+
+  private async doDiscard(offset: number, length: number): Promise<void> {
+    this.counters.discards++;
+    if (length === 0) return;
+    const bs = this.blockSize;
+    const end = offset + length;
+    // The cache first: whole blocks go (dirty or not: they are now zeros),
+    // partly covered ones get zeros in the covered part.
+    for (const b of this.cache.cachedIn(Math.floor(offset / bs), Math.floor((end - 1) / bs))) {
+      const blockStart = b * bs;
+      if (offset <= blockStart && end >= blockStart + bs) {
+        this.cache.remove(b);
+      } else {
+        const slot = this.cache.peek(b) as Uint8Array;
+        slot.fill(0, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
+      }
+    }
+    // Then the store: zeros where it holds data; a tail is cut off instead.
+    const stored = await this.data.size();
+    if (offset < stored) {
+      if (end >= stored) {
+        await this.data.truncate(offset);
+        this.unsynced = true;
+      } else {
+        this.zeros ??= new Uint8Array(ZERO_CHUNK);
+        for (let pos = offset; pos < end; pos += ZERO_CHUNK) {
+          await this.storeWrite(pos, this.zeros.subarray(0, Math.min(ZERO_CHUNK, end - pos)));
+        }
+      }
+    }
+    if (this.policy.syncEachWrite) await this.syncIfNeeded();
+  }
+
+  private async doSetCacheMode(mode: CacheMode): Promise<void> {
+    const next = CACHE_POLICY[mode];
+    if (!next.writeCache) {
+      // A mode without a write cache promises durability per write or per
+      // flush from here on: start it from a fully flushed disk.
+      await this.writeBackAll();
+      await this.syncIfNeeded();
+    }
+    if (!next.readCache) this.cache.clear();
+    this.mode = mode;
+    this.policy = next;
+  }
+
+  // ---------------------------------------------------------------- write-back
+
+  /** Frees one slot, writing back the oldest dirty blocks when the LRU victim is dirty. */
+  private async makeRoom(): Promise<void> {
+    while (this.cache.full) {
+      const victim = this.cache.oldest() as number;
+      if (!this.cache.isDirty(victim)) {
+        this.cache.remove(victim);
+        return;
+      }
+      // Write back a good batch at once, sorted and coalesced, rather than
+      // one block per eviction: a quarter of the cache, oldest dirtied first.
+      const batch = this.cache.oldestDirty(Math.max(1, this.cache.capacity >> 2));
+      if (!batch.includes(victim)) batch.push(victim);
+      await this.writeBack(batch);
+    }
+  }
+
+  private async writeBackAll(): Promise<void> {
+    if (this.cache.dirtyCount > 0) await this.writeBack(this.cache.allDirty());
+  }
+
+  private async writeBackRange(offset: number, length: number): Promise<void> {
+    const bs = this.blockSize;
+    const blocks = this.cache
+      .cachedIn(Math.floor(offset / bs), Math.floor((offset + length - 1) / bs))
+      .filter((b) => this.cache.isDirty(b));
+    if (blocks.length > 0) await this.writeBack(blocks);
+  }
+
+  /** Writes the given dirty blocks back in ascending order, contiguous runs as one store write. */
+  private async writeBack(blocks: number[]): Promise<void> {
+    blocks.sort((a, b) => a - b);
+    const bs = this.blockSize;
+    const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
+    let i = 0;
+    while (i < blocks.length) {
+      let j = i + 1;
+      while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < maxBlocks) j++;
+      const count = j - i;
+      if (count === 1) {
+        await this.storeWrite(blocks[i] * bs, this.cache.peek(blocks[i]) as Uint8Array);
+      } else {
+        const buf = this.stagingBuffer(count * bs);
+        for (let k = 0; k < count; k++) buf.set(this.cache.peek(blocks[i + k]) as Uint8Array, k * bs);
+        await this.storeWrite(blocks[i] * bs, buf);
+      }
+      for (let k = i; k < j; k++) this.cache.markClean(blocks[k]);
+      i = j;
+    }
+  }
+
+  // -------------------------------------------------------------- store access
+
+  private async storeRead(offset: number, dst: Uint8Array): Promise<void> {
+    this.counters.storeReads++;
+    this.counters.storeBytesRead += dst.length;
+    await this.data.read(offset, dst);
+  }
+
+  private async storeWrite(offset: number, src: Uint8Array): Promise<void> {
+    this.unsynced = true;
+    await this.data.write(offset, src);
+    this.counters.storeWrites++;
+    this.counters.storeBytesWritten += src.length;
+  }
+
+  private async syncIfNeeded(): Promise<void> {
+    if (!this.unsynced) return;
+    await this.data.sync();
+    this.unsynced = false;
+    this.counters.storeSyncs++;
+  }
+
+  private stagingBuffer(bytes: number): Uint8Array {
+    if (this.staging.length < bytes) this.staging = new Uint8Array(Math.max(bytes, MAX_RUN_BYTES));
+    return this.staging.subarray(0, bytes);
+  }
+}
+
+/** Copies the part of `block` (starting at disk byte `blockStart`) that overlaps dst (at disk byte `offset`). */
+function copyBlockPart(block: Uint8Array, blockStart: number, offset: number, dst: Uint8Array): void {
+  const from = Math.max(offset, blockStart);
+  const to = Math.min(offset + dst.length, blockStart + block.length);
+  if (to > from) dst.set(block.subarray(from - blockStart, to - blockStart), from - offset);
+}

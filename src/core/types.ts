@@ -1,0 +1,58 @@
+/** QEMU's cache modes, with QEMU's meaning (see cache-modes.ts). */
+export type CacheMode = 'writeback' | 'none' | 'writethrough' | 'directsync' | 'unsafe';
+
+export const CACHE_MODES: readonly CacheMode[] = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
+
+export type Backend = 'opfs' | 'memory';
+export type BackendChoice = Backend | 'auto';
+
+/** Counters of one open session. */
+export interface DiskStats {
+  /** Guest-level requests. */
+  reads: number;
+  writes: number;
+  flushes: number;
+  fuaWrites: number;
+  discards: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** What reached the store (the "host disk"). */
+  storeReads: number;
+  storeBytesRead: number;
+  storeWrites: number;
+  storeBytesWritten: number;
+  storeSyncs: number;
+  /** Flushes (or FUA writes) whose sync the mode skipped: unsafe only. */
+  ignoredFlushes: number;
+  /** The worker cache. */
+  dirtyBytes: number;
+  cachedBytes: number;
+  peakCachedBytes: number;
+  cacheCapacityBytes: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+export function emptyStats(): DiskStats {
+  return {
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    fuaWrites: 0,
+    discards: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    storeReads: 0,
+    storeBytesRead: 0,
+    storeWrites: 0,
+    storeBytesWritten: 0,
+    storeSyncs: 0,
+    ignoredFlushes: 0,
+    dirtyBytes: 0,
+    cachedBytes: 0,
+    peakCachedBytes: 0,
+    cacheCapacityBytes: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+  };
+}

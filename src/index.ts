@@ -1,0 +1,6 @@
+export { Disk, type WriteOptions } from './client/disk';
+export { type DiskEntry, deleteDisk, listDisks } from './client/manage';
+export { type OpenDiskOptions, openDisk } from './client/open-disk';
+export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
+export { DiskError, type DiskErrorCode } from './core/errors';
+export { type Backend, type BackendChoice, CACHE_MODES, type CacheMode, type DiskStats } from './core/types';

@@ -1,0 +1,69 @@
+import type { DiskErrorData } from '../core/errors';
+import type { Backend, BackendChoice, CacheMode, DiskStats } from '../core/types';
+
+/**
+ * The worker boundary: a small typed protocol (comlink-style, but
+ * batched). The client sends requests in batches; write payloads travel
+ * packed in one transferred ArrayBuffer, read results come back each in
+ * its own transferred buffer. Errors travel as plain data.
+ */
+
+/** What openDisk() hands the worker (already validated by the client). */
+export interface OpenRequest {
+  name: string;
+  size?: number;
+  cache: CacheMode;
+  backend: BackendChoice;
+  blockSize?: number;
+  cacheSize?: number;
+  /** How long to wait for the disk's lock before answering EBUSY. */
+  lockTimeoutMs: number;
+}
+
+/** What the worker answers to a successful open. */
+export interface DiskInfo {
+  name: string;
+  size: number;
+  blockSize: number;
+  backend: Backend;
+  cacheMode: CacheMode;
+  uncleanShutdown: boolean;
+}
+
+export type Request =
+  | { op: 'read'; offset: number; length: number }
+  /** `at`: where the data starts in the batch payload. */
+  | { op: 'write'; offset: number; length: number; at: number; fua: boolean }
+  | { op: 'flush' }
+  | { op: 'discard'; offset: number; length: number }
+  | { op: 'setCacheMode'; mode: CacheMode }
+  | { op: 'stats' }
+  | { op: 'close' };
+
+export type Op = Request['op'];
+export type Envelope = Request & { id: number };
+
+/** The value each op resolves with. */
+export interface ResultOf {
+  read: Uint8Array;
+  write: undefined;
+  flush: undefined;
+  discard: undefined;
+  setCacheMode: undefined;
+  stats: DiskStats;
+  close: undefined;
+}
+
+export type Result =
+  | { id: number; ok: true; value?: Uint8Array | DiskStats }
+  | { id: number; ok: false; error: DiskErrorData };
+
+export type ToWorker =
+  | { type: 'open'; options: OpenRequest }
+  | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null };
+
+export type FromWorker =
+  | { type: 'opened'; info: DiskInfo }
+  | { type: 'open-failed'; error: DiskErrorData }
+  /** `payload`: the batch's write buffer, handed back for reuse. */
+  | { type: 'results'; results: Result[]; payload: ArrayBuffer | null };

@@ -1,0 +1,119 @@
+/**
+ * The disk worker: one per open disk. It owns the stores and runs the
+ * block core; killing it is the power loss. All it does is translate the
+ * protocol into BlockDevice calls, in order.
+ */
+import { BlockDevice } from '../core/block-device';
+import { DiskError, errorToData } from '../core/errors';
+import type { DiskStats } from '../core/types';
+import type { Envelope, FromWorker, OpenRequest, Result, ToWorker } from '../protocol/messages';
+import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
+
+// The DOM and WebWorker libs clash in one program: declare what we use.
+declare const self: {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+};
+
+let device: BlockDevice | undefined;
+let releaseLock: (() => void) | undefined;
+
+function post(msg: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(msg, transfer);
+}
+
+async function open(o: OpenRequest): Promise<void> {
+  const backend = resolveBackend(o.backend);
+  if (backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
+  try {
+    const stores = await openBackend(backend, o.name, o.size !== undefined);
+    try {
+      device = await BlockDevice.open({
+        ...stores,
+        size: o.size,
+        blockSize: o.blockSize,
+        cacheSize: o.cacheSize,
+        cache: o.cache,
+      });
+    } catch (err) {
+      await stores.data.close();
+      await stores.meta.close();
+      throw err;
+    }
+    post({
+      type: 'opened',
+      info: {
+        name: o.name,
+        size: device.size,
+        blockSize: device.blockSize,
+        backend,
+        cacheMode: device.cacheMode,
+        uncleanShutdown: device.uncleanShutdown,
+      },
+    });
+  } catch (err) {
+    releaseLock?.();
+    throw err;
+  }
+}
+
+function call(dev: BlockDevice, req: Envelope, payload: ArrayBuffer | null): Promise<unknown> {
+  switch (req.op) {
+    case 'read':
+      return dev.read(req.offset, req.length);
+    case 'write':
+      if (!payload) throw new DiskError('EINVAL', 'write without payload');
+      return dev.write(req.offset, new Uint8Array(payload, req.at, req.length), { fua: req.fua });
+    case 'flush':
+      return dev.flush();
+    case 'discard':
+      return dev.discard(req.offset, req.length);
+    case 'setCacheMode':
+      return dev.setCacheMode(req.mode);
+    case 'stats':
+      return dev.stats();
+    case 'close':
+      return dev.close().then(() => {
+        releaseLock?.();
+        releaseLock = undefined;
+      });
+  }
+}
+
+async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Promise<void> {
+  const dev = device;
+  // Issue every request now: the device queues them in order, so the store
+  // sees them back to back; answer the whole batch in one message.
+  const settled = await Promise.allSettled(
+    requests.map((req) => {
+      if (!dev) return Promise.reject(new DiskError('ECLOSED', 'The disk is not open.'));
+      try {
+        return call(dev, req, payload);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }),
+  );
+  const results: Result[] = [];
+  const transfer: Transferable[] = [];
+  settled.forEach((s, i) => {
+    const id = requests[i].id;
+    if (s.status === 'rejected') {
+      results.push({ id, ok: false, error: errorToData(s.reason) });
+    } else {
+      if (s.value instanceof Uint8Array) transfer.push(s.value.buffer as ArrayBuffer);
+      results.push({ id, ok: true, value: s.value as Uint8Array | DiskStats | undefined });
+    }
+  });
+  if (payload) transfer.push(payload);
+  post({ type: 'results', results, payload }, transfer);
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  if (msg.type === 'open') {
+    open(msg.options).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
+  } else if (msg.type === 'batch') {
+    runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
+  }
+};

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vite';
+
+/** SharedArrayBuffer and Atomics need a cross-origin isolated page. */
+export const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+export default defineConfig(({ mode }) => {
+  if (mode === 'lib') {
+    // The library: dist/webdisk.js with the disk worker as a sibling asset.
+    // base './' makes the worker URL relative to webdisk.js, so a plain
+    // static page can import it from anywhere on its origin.
+    return {
+      base: './',
+      publicDir: false,
+      build: {
+        outDir: 'dist',
+        emptyOutDir: true,
+        target: 'es2022',
+        sourcemap: true,
+        lib: { entry: 'src/index.ts', formats: ['es'], fileName: () => 'webdisk.js' },
+      },
+      worker: { format: 'es' },
+    };
+  }
+  // The demo (npm start, npm run build).
+  return {
+    base: './',
+    server: { headers: isolationHeaders },
+    preview: { headers: isolationHeaders },
+    build: { outDir: 'dist-demo', target: 'es2022', emptyOutDir: true },
+    worker: { format: 'es' },
+  };
+});
