@@ -1,7 +1,7 @@
 import { defineConfig } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from './e2e/chromium';
 
-const PORT = 5174;
+const PORT = Number(process.env.WEBDISK_E2E_PORT ?? 5174);
 
 export default defineConfig({
   testDir: 'e2e',
