@@ -247,24 +247,23 @@ export class BlockDevice {
       return;
     }
     const bs = this.blockSize;
-    const first = Math.floor(offset / bs);
     const last = Math.floor((offset + dst.length - 1) / bs);
-    let missStart = -1;
-    for (let b = first; b <= last + 1; b++) {
-      const hit = b <= last ? this.cache.get(b) : undefined;
-      if (b <= last && !hit) {
-        this.counters.cacheMisses++;
-        if (missStart < 0) missStart = b;
-        continue;
-      }
-      if (missStart >= 0) {
-        await this.fillMisses(missStart, b - 1, offset, dst);
-        missStart = -1;
-      }
+    const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
+    let b = Math.floor(offset / bs);
+    while (b <= last) {
+      // Copy a hit at once: a later eviction may hand its slot to another block.
+      const hit = this.cache.get(b);
       if (hit) {
         this.counters.cacheHits++;
         copyBlockPart(hit, b * bs, offset, dst);
+        b++;
+        continue;
       }
+      let end = b;
+      while (end < last && end - b + 1 < maxRun && !this.cache.has(end + 1)) end++;
+      this.counters.cacheMisses += end - b + 1;
+      await this.fillMisses(b, end, offset, dst);
+      b = end + 1;
     }
   }
 
