@@ -257,13 +257,15 @@ export class BlockDevice {
         if (missStart < 0) missStart = b;
         continue;
       }
-      if (missStart >= 0) {
-        await this.fillMisses(missStart, b - 1, offset, dst);
-        missStart = -1;
-      }
+      // Copy the hit before filling the misses in front of it: making room
+      // for them can evict this very block and hand its slot to another.
       if (hit) {
         this.counters.cacheHits++;
         copyBlockPart(hit, b * bs, offset, dst);
+      }
+      if (missStart >= 0) {
+        await this.fillMisses(missStart, b - 1, offset, dst);
+        missStart = -1;
       }
     }
   }
