@@ -46,7 +46,7 @@ export class BatchTransport {
     const env = { ...req, id } as Envelope;
     if (data && env.op === 'write') {
       env.at = this.outBytes;
-      this.stage(data);
+      if (data.length > 0) this.stage(data);
     }
     this.outbox.push(env);
     if (!this.scheduled) {
