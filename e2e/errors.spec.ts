@@ -4,7 +4,7 @@
 // disk: the call after it works.
 import { chromium, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
-import { expect, test } from './fixtures';
+import { expect, loadHarness, test } from './fixtures';
 import { expectDiskError, installPageHelpers, type Outcome } from './helpers';
 
 test.beforeEach(async ({ harness }) => installPageHelpers(harness));
@@ -17,10 +17,7 @@ function expectAll(outcomes: Record<string, unknown>, code: string): void {
 /** A second tab of the same browser context, with the harness loaded. */
 async function secondTab(harness: Page): Promise<{ page: Page; errors: string[] }> {
   const page = await harness.context().newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto('/e2e/pages/harness.html');
-  await page.waitForFunction(() => (window as any).harnessReady === true);
+  const errors = await loadHarness(page);
   await installPageHelpers(page);
   return { page, errors };
 }
@@ -541,10 +538,7 @@ test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context
   });
   try {
     const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`http://webdisk.test:${port}/e2e/pages/harness.html`);
-    await page.waitForFunction(() => (window as any).harnessReady === true);
+    const errors = await loadHarness(page, `http://webdisk.test:${port}/e2e/pages/harness.html`);
     await installPageHelpers(page);
     const r = await page.evaluate(async () => {
       const { t, webdisk } = window as any;
