@@ -69,7 +69,7 @@ export class BatchTransport {
   private send(): void {
     this.scheduled = false;
     if (this.dead || this.outbox.length === 0) return;
-    const payload = this.outBytes > 0 && this.outBuf ? (this.outBuf.buffer as ArrayBuffer) : null;
+    const payload = this.outBuf ? (this.outBuf.buffer as ArrayBuffer) : null;
     const msg: ToWorker = { type: 'batch', requests: this.outbox, payload };
     this.outbox = [];
     this.outBuf = undefined;
