@@ -1,6 +1,9 @@
 import { type DiskError, errorFromData } from '../core/errors';
 import type { Envelope, FromWorker, Request, Result, ToWorker } from '../protocol/messages';
 
+/** Smallest payload buffer: small writes share one, reused from the pool. */
+const MIN_PAYLOAD = 64 * 1024;
+
 interface Pending {
   resolve(value: unknown): void;
   reject(err: DiskError): void;
@@ -17,7 +20,8 @@ export class BatchTransport {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private outbox: Envelope[] = [];
-  private outData: Uint8Array[] = [];
+  /** The batch's write payload, filled as writes are issued. */
+  private outBuf: Uint8Array | undefined;
   private outBytes = 0;
   private scheduled = false;
   private pool: ArrayBuffer[] = [];
@@ -42,8 +46,7 @@ export class BatchTransport {
     const env = { ...req, id } as Envelope;
     if (data && env.op === 'write') {
       env.at = this.outBytes;
-      this.outData.push(data);
-      this.outBytes += data.length;
+      if (data.length > 0) this.stage(data);
     }
     this.outbox.push(env);
     if (!this.scheduled) {
@@ -57,7 +60,8 @@ export class BatchTransport {
   fail(err: DiskError): void {
     this.dead ??= err;
     this.outbox = [];
-    this.outData = [];
+    this.outBuf = undefined;
+    this.outBytes = 0;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
@@ -65,21 +69,31 @@ export class BatchTransport {
   private send(): void {
     this.scheduled = false;
     if (this.dead || this.outbox.length === 0) return;
-    let payload: ArrayBuffer | null = null;
-    if (this.outBytes > 0) {
-      payload = this.takeBuffer(this.outBytes);
-      const bytes = new Uint8Array(payload);
-      let at = 0;
-      for (const d of this.outData) {
-        bytes.set(d, at);
-        at += d.length;
-      }
-    }
+    const payload = this.outBuf ? (this.outBuf.buffer as ArrayBuffer) : null;
     const msg: ToWorker = { type: 'batch', requests: this.outbox, payload };
     this.outbox = [];
-    this.outData = [];
+    this.outBuf = undefined;
     this.outBytes = 0;
     this.worker.postMessage(msg, payload ? [payload] : []);
+  }
+
+  /**
+   * Copies write data into the batch payload now, not when the batch is
+   * sent: the caller may reuse its buffer as soon as write() returns.
+   * The payload grows by doubling, from pooled buffers where possible.
+   */
+  private stage(data: Uint8Array): void {
+    const need = this.outBytes + data.length;
+    if (!this.outBuf || this.outBuf.length < need) {
+      const old = this.outBuf;
+      this.outBuf = new Uint8Array(this.takeBuffer(Math.max(need, 2 * (old?.length ?? 0), MIN_PAYLOAD)));
+      if (old) {
+        this.outBuf.set(old.subarray(0, this.outBytes));
+        if (this.pool.length < 4) this.pool.push(old.buffer as ArrayBuffer);
+      }
+    }
+    this.outBuf.set(data, this.outBytes);
+    this.outBytes = need;
   }
 
   private takeBuffer(bytes: number): ArrayBuffer {

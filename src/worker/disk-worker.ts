@@ -62,8 +62,11 @@ function call(dev: BlockDevice, req: Envelope, payload: ArrayBuffer | null): Pro
     case 'read':
       return dev.read(req.offset, req.length);
     case 'write':
-      if (!payload) throw new DiskError('EINVAL', 'write without payload');
-      return dev.write(req.offset, new Uint8Array(payload, req.at, req.length), { fua: req.fua });
+      // A batch of only empty writes carries no payload.
+      if (!payload && req.length > 0) throw new DiskError('EINVAL', 'write without payload');
+      return dev.write(req.offset, payload ? new Uint8Array(payload, req.at, req.length) : new Uint8Array(0), {
+        fua: req.fua,
+      });
     case 'flush':
       return dev.flush();
     case 'discard':

@@ -1,0 +1,104 @@
+import type { Page } from '@playwright/test';
+import { expect } from './fixtures';
+
+/** How a call settled, as plain data a test can assert on in Node. */
+export interface Outcome {
+  ok: boolean;
+  value?: unknown;
+  /** Did not settle within the guard time: a hang. */
+  hung?: boolean;
+  /** The call threw synchronously instead of returning a rejected promise. */
+  threwSync?: boolean;
+  name?: string;
+  code?: string;
+  message?: string;
+  isDiskError?: boolean;
+}
+
+/**
+ * Installs `window.t`, small helpers the specs use inside the page:
+ * - `t.attempt(fn, ms?)`: runs fn and describes how its promise settled
+ *   (an Outcome); reports a hang instead of waiting forever.
+ * - `t.pattern(len, seed)`: deterministic bytes, never zero (so zeros
+ *   always mean "never written" or "discarded").
+ * - `t.rng(seed)`: deterministic numbers in [0, 1).
+ * - `t.diff(actual, expected)`: '' if equal, else where they first differ.
+ * - `t.dataFileSize(name)`: size of OPFS webdisk/<name>/data.img.
+ * - `t.overwriteMeta(name, position, bytes)`: overwrites part of webdisk/<name>/meta.bin.
+ */
+export async function installPageHelpers(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as any;
+    const rejection = (e: any) => ({
+      ok: false,
+      name: e?.name,
+      code: e?.code,
+      message: String(e?.message ?? ''),
+      isDiskError: e instanceof w.webdisk.DiskError,
+    });
+    const rng = (seed: number) => {
+      let a = seed >>> 0;
+      return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let x = Math.imul(a ^ (a >>> 15), a | 1);
+        x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+        return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+      };
+    };
+    const diskDir = async (name: string) =>
+      (await (await navigator.storage.getDirectory()).getDirectoryHandle('webdisk')).getDirectoryHandle(name);
+    w.t = {
+      async attempt(fn: () => unknown, ms = 10_000) {
+        let p: unknown;
+        try {
+          p = fn();
+        } catch (e) {
+          return { ...rejection(e), threwSync: true };
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const hung = new Promise((r) => {
+          timer = setTimeout(() => r({ ok: false, hung: true }), ms);
+        });
+        const done = Promise.resolve(p).then(
+          (value) => ({ ok: true, value: value instanceof Uint8Array ? Array.from(value.subarray(0, 16)) : value }),
+          rejection,
+        );
+        try {
+          return await Promise.race([done, hung]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      rng,
+      pattern(len: number, seed: number) {
+        const r = rng(seed);
+        const out = new Uint8Array(len);
+        for (let i = 0; i < len; i++) out[i] = 1 + Math.floor(r() * 255);
+        return out;
+      },
+      diff(actual: Uint8Array, expected: Uint8Array) {
+        if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
+        for (let i = 0; i < actual.length; i++) {
+          if (actual[i] !== expected[i]) return `byte ${i}: ${actual[i]}, expected ${expected[i]}`;
+        }
+        return '';
+      },
+      async dataFileSize(name: string) {
+        return (await (await (await diskDir(name)).getFileHandle('data.img')).getFile()).size;
+      },
+      async overwriteMeta(name: string, position: number, bytes: Uint8Array) {
+        const handle = await (await diskDir(name)).getFileHandle('meta.bin');
+        const out = await (handle as any).createWritable({ keepExistingData: true });
+        await out.write({ type: 'write', position, data: bytes });
+        await out.close();
+      },
+    };
+  });
+}
+
+/** The outcome is a rejection with a DiskError of `code` and a message a person can read. */
+export function expectDiskError(o: Outcome, code: string, what = ''): void {
+  expect(o, what).toMatchObject({ ok: false, name: 'DiskError', code, isDiskError: true });
+  expect(o.threwSync, `${what}: must reject, not throw`).toBeFalsy();
+  expect(o.message?.length ?? 0, `${what}: message`).toBeGreaterThan(0);
+}
