@@ -54,6 +54,8 @@ test('EINVAL: bad openDisk/deleteDisk arguments reject; no disk is created; a go
       'blockSize 256': open({ ...ok, blockSize: 256 }),
       'blockSize 2 MiB': open({ ...ok, blockSize: 2 * 1024 * 1024 }),
       'cacheSize below one block': open({ ...ok, cacheSize: 100 }),
+      // Only the worker knows the block size: it must refuse before leaving a disk behind.
+      'cacheSize below the default 4 KiB block': open({ ...ok, cacheSize: 1024 }),
       'lockTimeoutMs negative': open({ ...ok, lockTimeoutMs: -1 }),
       'options null': open(null),
       'options a string': open('err-open-ok'),

@@ -3,4 +3,21 @@ export { type DiskEntry, deleteDisk, listDisks } from './client/manage';
 export { type OpenDiskOptions, openDisk } from './client/open-disk';
 export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
 export { DiskError, type DiskErrorCode } from './core/errors';
-export { type Backend, type BackendChoice, CACHE_MODES, type CacheMode, type DiskStats } from './core/types';
+export {
+  type BlockVerdict,
+  type CheckInput,
+  checkDurability,
+  type LogEntry,
+  type OracleReport,
+  type Violation,
+  WorkloadLog,
+} from './core/oracle';
+export { patternBytes, prng } from './core/pattern';
+export {
+  type Backend,
+  type BackendChoice,
+  CACHE_MODES,
+  type CacheMode,
+  type CrashModel,
+  type DiskStats,
+} from './core/types';

@@ -1,5 +1,5 @@
 import { DiskError } from '../core/errors';
-import type { Backend, CacheMode, DiskStats } from '../core/types';
+import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import type { DiskInfo } from '../protocol/messages';
 import type { BatchTransport } from './batch-transport';
@@ -22,6 +22,8 @@ export class Disk {
   readonly blockSize: number;
   /** The previous session of this disk did not close cleanly. */
   readonly uncleanShutdown: boolean;
+  /** What powerLoss() loses: see OpenDiskOptions.crashModel. */
+  readonly crashModel: CrashModel;
   private mode: CacheMode;
   private readonly worker: Worker;
   private readonly transport: BatchTransport;
@@ -34,6 +36,7 @@ export class Disk {
     this.backend = info.backend;
     this.blockSize = info.blockSize;
     this.uncleanShutdown = info.uncleanShutdown;
+    this.crashModel = info.crashModel;
     this.mode = info.cacheMode;
     this.worker = worker;
     this.transport = transport;

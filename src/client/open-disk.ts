@@ -1,5 +1,5 @@
 import { DiskError, errorFromData } from '../core/errors';
-import type { BackendChoice, CacheMode } from '../core/types';
+import type { BackendChoice, CacheMode, CrashModel } from '../core/types';
 import { checkBlockSize, checkCacheMode, checkCacheSize, checkDiskSize, checkName } from '../core/validate';
 import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
 import { BatchTransport } from './batch-transport';
@@ -20,6 +20,13 @@ export interface OpenDiskOptions {
   cacheSize?: number;
   /** How long to wait for a disk another open still holds before EBUSY. Default 1000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * What powerLoss() loses. 'process' (default): the worker's memory.
+   * 'power': also store writes no sync has followed, as a real power cut.
+   */
+  crashModel?: CrashModel;
+  /** With crashModel 'power': the simulated disk's volatile write cache. Default 16 MiB. */
+  deviceCacheSize?: number;
 }
 
 function createWorker(): Worker {
@@ -34,10 +41,19 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
     throw new DiskError('EINVAL', `Unknown backend ${JSON.stringify(backend)}: use "auto", "opfs" or "memory".`);
   }
   if (opts.blockSize !== undefined) checkBlockSize(opts.blockSize);
-  if (opts.cacheSize !== undefined) checkCacheSize(opts.cacheSize, opts.blockSize ?? 4096);
+  // The exact bound needs the disk's block size, which the worker knows.
+  if (opts.cacheSize !== undefined) checkCacheSize(opts.cacheSize, opts.blockSize ?? 512);
   const lockTimeoutMs = opts.lockTimeoutMs ?? 1000;
   if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) {
     throw new DiskError('EINVAL', `lockTimeoutMs ${String(lockTimeoutMs)} must be a non-negative number.`);
+  }
+  const crashModel = opts.crashModel ?? 'process';
+  if (crashModel !== 'process' && crashModel !== 'power') {
+    throw new DiskError('EINVAL', `Unknown crashModel ${JSON.stringify(crashModel)}: use "process" or "power".`);
+  }
+  const deviceCacheSize = opts.deviceCacheSize;
+  if (deviceCacheSize !== undefined && (!Number.isSafeInteger(deviceCacheSize) || deviceCacheSize < 0)) {
+    throw new DiskError('EINVAL', `deviceCacheSize ${String(deviceCacheSize)} must be a whole number of bytes.`);
   }
   if (backend === 'memory' && opts.size === undefined) {
     throw new DiskError('EINVAL', 'A memory disk lives only while open: give its size.');
@@ -50,6 +66,8 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
     blockSize: opts.blockSize,
     cacheSize: opts.cacheSize,
     lockTimeoutMs,
+    crashModel,
+    deviceCacheSize,
   };
 }
 

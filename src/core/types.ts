@@ -4,6 +4,13 @@ export type CacheMode = 'writeback' | 'none' | 'writethrough' | 'directsync' | '
 export const CACHE_MODES: readonly CacheMode[] = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
 
 export type Backend = 'opfs' | 'memory';
+
+/**
+ * What killing the disk worker loses. 'process': only the worker's memory
+ * (its dirty cache). 'power': also every store write no sync() followed,
+ * held in a simulated volatile disk cache.
+ */
+export type CrashModel = 'process' | 'power';
 export type BackendChoice = Backend | 'auto';
 
 /** Counters of one open session. */

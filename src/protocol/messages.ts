@@ -1,5 +1,5 @@
 import type { DiskErrorData } from '../core/errors';
-import type { Backend, BackendChoice, CacheMode, DiskStats } from '../core/types';
+import type { Backend, BackendChoice, CacheMode, CrashModel, DiskStats } from '../core/types';
 
 /**
  * The worker boundary: a small typed protocol (comlink-style, but
@@ -18,6 +18,9 @@ export interface OpenRequest {
   cacheSize?: number;
   /** How long to wait for the disk's lock before answering EBUSY. */
   lockTimeoutMs: number;
+  crashModel: CrashModel;
+  /** Power model only: the simulated disk's volatile cache. */
+  deviceCacheSize?: number;
 }
 
 /** What the worker answers to a successful open. */
@@ -28,6 +31,7 @@ export interface DiskInfo {
   backend: Backend;
   cacheMode: CacheMode;
   uncleanShutdown: boolean;
+  crashModel: CrashModel;
 }
 
 export type Request =

@@ -7,6 +7,7 @@ import { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
 import type { DiskStats } from '../core/types';
 import type { Envelope, FromWorker, OpenRequest, Result, ToWorker } from '../protocol/messages';
+import { PowerLossStore } from '../stores/power-loss-store';
 import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
@@ -28,8 +29,11 @@ async function open(o: OpenRequest): Promise<void> {
   try {
     const stores = await openBackend(backend, o.name, o.size !== undefined);
     try {
+      // The power model: unsynced store writes live in worker memory and die with it.
+      const data = o.crashModel === 'power' ? new PowerLossStore(stores.data, o.deviceCacheSize) : stores.data;
       device = await BlockDevice.open({
-        ...stores,
+        data,
+        meta: stores.meta,
         size: o.size,
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
@@ -38,6 +42,8 @@ async function open(o: OpenRequest): Promise<void> {
     } catch (err) {
       await stores.data.close();
       await stores.meta.close();
+      // A disk this call created but could not open (bad options) must not linger.
+      await stores.discardIfNew();
       throw err;
     }
     post({
@@ -49,6 +55,7 @@ async function open(o: OpenRequest): Promise<void> {
         backend,
         cacheMode: device.cacheMode,
         uncleanShutdown: device.uncleanShutdown,
+        crashModel: o.crashModel,
       },
     });
   } catch (err) {

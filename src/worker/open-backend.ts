@@ -13,6 +13,8 @@ export interface OpenedBackend {
   backend: Backend;
   data: BlockStore;
   meta: BlockStore;
+  /** Removes the disk again if this open created it (call after closing the stores). */
+  discardIfNew(): Promise<void>;
 }
 
 type FileHandleWithSync = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandle> };
@@ -58,6 +60,12 @@ async function openOpfs(name: string, create: boolean): Promise<OpenedBackend> {
   const root = await navigator.storage.getDirectory();
   const top = await root.getDirectoryHandle(ROOT_DIR, { create: true });
   let dir: FileSystemDirectoryHandle;
+  let existed = true;
+  try {
+    dir = await top.getDirectoryHandle(name);
+  } catch {
+    existed = false;
+  }
   try {
     dir = await top.getDirectoryHandle(name, { create });
   } catch (err) {
@@ -76,11 +84,16 @@ async function openOpfs(name: string, create: boolean): Promise<OpenedBackend> {
     dataHandle.close();
     throw err;
   }
-  return { backend: 'opfs', data: new OpfsStore(dataHandle), meta: new OpfsStore(metaHandle) };
+  const discardIfNew = async () => {
+    if (!existed) await top.removeEntry(name, { recursive: true }).catch(() => undefined);
+  };
+  return { backend: 'opfs', data: new OpfsStore(dataHandle), meta: new OpfsStore(metaHandle), discardIfNew };
 }
 
 export async function openBackend(backend: Backend, name: string, create: boolean): Promise<OpenedBackend> {
-  if (backend === 'memory') return { backend, data: new MemoryStore(), meta: new MemoryStore() };
+  if (backend === 'memory') {
+    return { backend, data: new MemoryStore(), meta: new MemoryStore(), discardIfNew: async () => {} };
+  }
   return openOpfs(name, create);
 }
 
