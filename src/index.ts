@@ -2,6 +2,18 @@ export { Disk, type WriteOptions } from './client/disk';
 export { type DiskEntry, deleteDisk, listDisks } from './client/manage';
 export { type OpenDiskOptions, openDisk } from './client/open-disk';
 export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
+export {
+  type CrashPoint,
+  expectedImage,
+  randomCrashPoint,
+  roundSeed,
+  runWorkload,
+  verifyDisk,
+  type WorkloadDisk,
+  type WorkloadOptions,
+  type WorkloadResult,
+  withSwitchFlushes,
+} from './core/crash-workload';
 export { DiskError, type DiskErrorCode } from './core/errors';
 export {
   type BlockVerdict,

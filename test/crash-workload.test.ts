@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { BlockDevice } from '../src/core/block-device';
+import {
+  expectedImage,
+  randomCrashPoint,
+  runWorkload,
+  verifyDisk,
+  type WorkloadDisk,
+  withSwitchFlushes,
+} from '../src/core/crash-workload';
+import { WorkloadLog } from '../src/core/oracle';
+import type { BlockStore } from '../src/core/store';
+import { CACHE_MODES } from '../src/core/types';
+import { MemoryStore } from '../src/stores/memory-store';
+import { PowerLossStore } from '../src/stores/power-loss-store';
+import { sameBytes } from './helpers';
+
+const SIZE = 2 * 1024 * 1024;
+
+/** The "hardware" below the simulator: nothing reaches it once the power is off. */
+function killSwitch(inner: BlockStore, power: { off: boolean }): BlockStore {
+  const on = <T>(f: () => T): T => {
+    if (power.off) throw new Error('power is off');
+    return f();
+  };
+  return {
+    read: (o, d) => on(() => inner.read(o, d)),
+    write: (o, s) => on(() => inner.write(o, s)),
+    sync: () => on(() => inner.sync()),
+    size: () => on(() => inner.size()),
+    truncate: (n) => on(() => inner.truncate(n)),
+    close: () => on(() => inner.close()),
+  };
+}
+
+/** The device as the page sees it: no answer arrives once the power is off. */
+function unplugged(d: BlockDevice, power: { off: boolean }): WorkloadDisk {
+  const answer = <T>(p: Promise<T>) =>
+    p.then((v) => {
+      if (power.off) throw new Error('power is off');
+      return v;
+    });
+  return {
+    write: (o, data, opts) => answer(d.write(o, data, opts)),
+    flush: () => answer(d.flush()),
+    discard: (o, n) => answer(d.discard(o, n)),
+    setCacheMode: (m) => answer(d.setCacheMode(m)),
+  };
+}
+
+describe('crash workload', () => {
+  it('the requests are a function of the seed alone', async () => {
+    const shape = async (inFlight: number) => {
+      const d = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size: SIZE });
+      const r = await runWorkload(d, { seed: 42, size: SIZE, initialMode: 'writeback', requests: 80, inFlight });
+      return r.log.entries.map((e) => ({ ...e, issuedAt: 0, ackedAt: 0 }));
+    };
+    const a = await shape(1);
+    expect(a.length).toBe(80);
+    expect(await shape(32)).toEqual(a);
+    const kinds = new Set(a.map((e) => e.kind));
+    expect(kinds.has('write')).toBe(true);
+  });
+
+  it('without a crash every request is acknowledged and a clean close keeps exactly the expected image', async () => {
+    const data = new MemoryStore();
+    const meta = new MemoryStore();
+    const d = await BlockDevice.open({ data, meta, size: SIZE, cacheSize: 64 * 1024 });
+    const r = await runWorkload(d, {
+      seed: 7,
+      size: SIZE,
+      initialMode: 'writeback',
+      requests: 150,
+      modeSwitchRate: 0.05,
+    });
+    expect([r.crashed, r.acked, r.failed]).toEqual([false, 150, 0]);
+    await d.close();
+    data.closed = false;
+    meta.closed = false;
+    const again = await BlockDevice.open({ data, meta });
+    sameBytes(await again.read(0, SIZE), expectedImage(r.log.entries, SIZE), 'image');
+    const report = await verifyDisk(again, r.log, SIZE);
+    expect(report.violations).toBe(0);
+    expect(report.lost).toBe(0);
+  });
+
+  it('crashes under the power model: 0 violations in every mode', async () => {
+    for (const mode of CACHE_MODES) {
+      for (let seed = 1; seed <= 6; seed++) {
+        const hardware = { data: new MemoryStore(), meta: new MemoryStore() };
+        const power = { off: false };
+        const d = await BlockDevice.open({
+          data: new PowerLossStore(killSwitch(hardware.data, power), 64 * 1024),
+          meta: hardware.meta,
+          size: SIZE,
+          cache: mode,
+          cacheSize: 128 * 1024,
+        });
+        const r = await runWorkload(unplugged(d, power), {
+          seed,
+          size: SIZE,
+          initialMode: mode,
+          requests: 100,
+          crash: randomCrashPoint(seed, 100),
+          onCrash: () => {
+            power.off = true;
+          },
+        });
+        const frozen = new Uint8Array(SIZE);
+        hardware.data.read(0, frozen);
+        expect(r.crashed).toBe(true);
+        const report = await verifyDisk({ read: async () => frozen }, r.log, SIZE);
+        expect(report.violations, `${mode} seed ${seed}: ${JSON.stringify(report.details.slice(0, 3))}`).toBe(0);
+      }
+    }
+  });
+
+  it('an acknowledged switch to a mode without a write cache counts as a flush', () => {
+    const log = new WorkloadLog('writeback');
+    const w = log.write(0, 4096, 1);
+    log.ack(w);
+    const m = log.setMode('writethrough');
+    log.ack(m);
+    log.setMode('none'); // never acknowledged: no flush
+    const e = withSwitchFlushes(log.entries);
+    expect(e.map((x) => x.kind)).toEqual(['write', 'mode', 'flush', 'mode']);
+    const lost = verifyDisk(
+      { read: async (_o, n) => new Uint8Array(n) },
+      { entries: log.entries, initialMode: 'writeback' },
+      4096,
+    );
+    return expect(lost.then((r) => r.violations)).resolves.toBe(1);
+  });
+});
