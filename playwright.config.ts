@@ -2,6 +2,9 @@ import { defineConfig } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from './e2e/chromium';
 
 const PORT = Number(process.env.WEBDISK_E2E_PORT ?? 5174);
+// The crash suite's base seed: drawn once per run here, in the runner, so
+// every worker (also one restarted after a failure) uses the same.
+process.env.CRASH_SEED ||= String(Math.floor(Math.random() * 2 ** 32));
 
 export default defineConfig({
   testDir: 'e2e',

@@ -1,0 +1,431 @@
+// The browser half of the crash suite, shared by e2e/power-loss.spec.ts (CI)
+// and e2e/power-loss.soak.ts (npm run soak): crash rounds run inside a page
+// of a persistent Chromium profile (OPFS on disk, as for a real user), the
+// results come back as plain data and are summed up into the soak table.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPath } from './chromium';
+import { loadHarness } from './fixtures';
+
+export const MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
+export const MODELS = ['process', 'power'] as const;
+export type Mode = (typeof MODES)[number];
+export type Model = (typeof MODELS)[number];
+/**
+ * random: a random workload, the plug pulled at a random moment (a time,
+ * an acknowledgement, mid-flush, the end).
+ * switch: the same with runtime mode switches, pulled just after one.
+ * close: the same, then close() issued and the plug pulled while it runs.
+ */
+export type Scenario = 'random' | 'switch' | 'close';
+
+export interface RoundSpec {
+  scenario: Scenario;
+  mode: Mode;
+  model: Model;
+  seed: number;
+}
+
+export interface RoundConfig {
+  /** Disk size in bytes; the whole disk is checked. */
+  size: number;
+  /** Requests per workload. */
+  requests: number;
+  /** Rounds running at once, each on its own disk. */
+  lanes: number;
+}
+
+export const DEFAULT_CONFIG: RoundConfig = { size: 8 * 1024 * 1024, requests: 160, lanes: 8 };
+
+export interface RoundResult extends RoundSpec {
+  crashedAt: string;
+  issued: number;
+  acked: number;
+  inFlightAtCrash: number;
+  /** A flush (or mode switch) was in flight at the crash. */
+  midFlush: boolean;
+  /** close scenario: close() resolved before the plug was pulled. */
+  closeAcked: boolean;
+  unclean: boolean | null;
+  size: number | null;
+  blockSize: number | null;
+  listedSize: number | null;
+  reopenMode: string | null;
+  reopenMs: number;
+  ms: number;
+  intact: number;
+  lost: number;
+  violations: number;
+  details: string[];
+  /** Anything that went wrong outside the oracle (reopen failed, a throw). */
+  error: string | null;
+  /** The log as JSON, kept only for rounds that failed. */
+  log: string | null;
+}
+
+export interface CrashBrowser {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught errors of the page. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+export const BASE_URL = `http://127.0.0.1:${Number(process.env.WEBDISK_E2E_PORT ?? 5174)}`;
+
+/**
+ * A persistent Chromium profile in a temporary directory: OPFS on disk (an
+ * incognito context keeps it in memory), so a page reload or a browser
+ * restart finds the disk again.
+ */
+export async function launchCrashBrowser(): Promise<CrashBrowser> {
+  const dir = mkdtempSync(join(tmpdir(), 'webdisk-crash-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    headless: true,
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    baseURL: BASE_URL,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors = await loadHarness(page);
+  return {
+    context,
+    page,
+    errors,
+    async close() {
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The base seed of this run: $CRASH_SEED, or a fresh random one (printed, so a run can be repeated). */
+export function baseSeed(): number {
+  const env = process.env.CRASH_SEED;
+  if (env !== undefined && env !== '') return Number(env) >>> 0;
+  return Math.floor(Math.random() * 2 ** 32) >>> 0;
+}
+
+/** The seed of round `i` of a run (the same derivation as webdisk's roundSeed). */
+export function seedOf(base: number, i: number): number {
+  let h = (Math.imul(base >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d) >>> 0;
+  h ^= h >>> 15;
+  return h >>> 0;
+}
+
+/**
+ * Runs the rounds in the page, `lanes` at a time (each lane its own disk,
+ * so the ~2 s a killed writer keeps its file locked overlaps between
+ * lanes). Calls `progress` after each chunk.
+ */
+export async function runRounds(
+  page: Page,
+  rounds: RoundSpec[],
+  cfg: RoundConfig = DEFAULT_CONFIG,
+  progress?: (done: RoundResult[]) => void,
+): Promise<RoundResult[]> {
+  const all: RoundResult[] = [];
+  const chunk = Math.max(cfg.lanes, 40);
+  for (let i = 0; i < rounds.length; i += chunk) {
+    const part = await page.evaluate(roundsInPage, { rounds: rounds.slice(i, i + chunk), cfg });
+    all.push(...part);
+    progress?.(all);
+  }
+  return all;
+}
+
+/** What a failed round says: enough to understand it and the command that replays it. */
+export function describeFailure(r: RoundResult): string {
+  const why = r.error ?? `${r.violations} violation(s): ${r.details.join('; ')}`;
+  return (
+    `${r.scenario} round, ${r.mode} / ${r.model}, seed ${r.seed} (crash at ${r.crashedAt}, ` +
+    `${r.acked}/${r.issued} acknowledged, ${r.inFlightAtCrash} in flight): ${why}\n` +
+    `  replay: CRASH_REPLAY=${r.scenario}:${r.mode}:${r.model}:${r.seed} npx playwright test e2e/power-loss.spec.ts -g replay`
+  );
+}
+
+/** Every check of a round besides the oracle's: reopened unclean, metadata intact. */
+export function roundProblems(r: RoundResult, size: number): string[] {
+  const p: string[] = [];
+  if (r.error) p.push(r.error);
+  if (r.violations > 0) p.push(`${r.violations} violations`);
+  if (r.error === null) {
+    if (r.scenario === 'close') {
+      // A close() that resolved left a clean disk; one cut short may or may
+      // not have finished in the worker (then the image is checked exactly).
+      if (r.closeAcked && r.unclean !== false) p.push('close() resolved, yet the disk reopened unclean');
+    } else if (r.unclean !== true) {
+      p.push(`uncleanShutdown is ${r.unclean} after a power loss`);
+    }
+    if (r.size !== size || r.listedSize !== size) p.push(`size ${r.size} (listed ${r.listedSize}), expected ${size}`);
+    if (r.blockSize !== 4096) p.push(`blockSize ${r.blockSize}`);
+    if (r.reopenMode !== r.mode) p.push(`reopened in ${r.reopenMode}, not ${r.mode}`);
+  }
+  return p;
+}
+
+/** Writes the logs of failed rounds where a person can find them. */
+export function saveFailedLogs(results: RoundResult[], dir = 'test-results/crash-logs'): string[] {
+  const failed = results.filter((r) => r.log !== null);
+  if (failed.length === 0) return [];
+  mkdirSync(dir, { recursive: true });
+  return failed.map((r) => {
+    const file = join(dir, `${r.scenario}-${r.mode}-${r.model}-${r.seed}.json`);
+    writeFileSync(file, r.log as string);
+    return file;
+  });
+}
+
+export interface Row {
+  label: string;
+  model: string;
+  crashes: number;
+  midFlush: number;
+  lost: number;
+  lossyRounds: number;
+  violations: number;
+}
+
+/** Sums results by (scenario, mode, model) in table order. */
+export function summarize(results: RoundResult[]): Row[] {
+  const rows = new Map<string, Row>();
+  for (const r of results) {
+    const label =
+      r.scenario === 'random'
+        ? `\`${r.mode}\``
+        : `\`${r.mode}\`, ${r.scenario === 'switch' ? 'then runtime mode switches' : 'crash in close()'}`;
+    const key = `${r.scenario}|${MODES.indexOf(r.mode)}|${MODELS.indexOf(r.model)}`;
+    let row = rows.get(key);
+    if (!row) {
+      row = { label, model: r.model, crashes: 0, midFlush: 0, lost: 0, lossyRounds: 0, violations: 0 };
+      rows.set(key, row);
+    }
+    row.crashes++;
+    if (r.midFlush) row.midFlush++;
+    row.lost += r.lost;
+    if (r.lost > 0) row.lossyRounds++;
+    row.violations += r.violations + (r.error ? 1 : 0);
+  }
+  const order = ['random', 'switch', 'close'];
+  return [...rows.entries()]
+    .sort(([a], [b]) => {
+      const [sa, ma, ca] = a.split('|');
+      const [sb, mb, cb] = b.split('|');
+      return order.indexOf(sa) - order.indexOf(sb) || Number(ma) - Number(mb) || Number(ca) - Number(cb);
+    })
+    .map(([, row]) => row);
+}
+
+export function markdownTable(rows: Row[]): string {
+  const lines = [
+    '| mode | crash model | crashes | mid-flush | blocks lost (allowed) | crashes that lost data | violations |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.label} | ${r.model} | ${r.crashes} | ${r.midFlush} | ${r.lost} | ${r.lossyRounds} | ${r.violations} |`,
+    );
+  }
+  const t = rows.reduce(
+    (a, r) => ({
+      crashes: a.crashes + r.crashes,
+      midFlush: a.midFlush + r.midFlush,
+      lost: a.lost + r.lost,
+      lossy: a.lossy + r.lossyRounds,
+      violations: a.violations + r.violations,
+    }),
+    { crashes: 0, midFlush: 0, lost: 0, lossy: 0, violations: 0 },
+  );
+  lines.push(`| **total** | | ${t.crashes} | ${t.midFlush} | ${t.lost} | ${t.lossy} | ${t.violations} |`);
+  return lines.join('\n');
+}
+
+// ------------------------------------------------------------------ in the page
+
+/**
+ * Runs crash rounds inside the harness page (window.webdisk is the built
+ * library). Self-contained: Playwright sends it to the page as source.
+ */
+async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Promise<RoundResult[]> {
+  const { rounds, cfg } = arg;
+  const wd = (window as any).webdisk;
+  const out: RoundResult[] = new Array(rounds.length);
+  let next = 0;
+
+  /** A disk a killed worker held may stay locked for ~2 s: retry deleting it for a while. */
+  const deleteSoon = async (name: string) => {
+    for (let i = 0; ; i++) {
+      try {
+        return await wd.deleteDisk(name);
+      } catch (err) {
+        if (i >= 100) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+
+  const one = async (spec: RoundSpec, lane: number): Promise<RoundResult> => {
+    const name = `crash-lane-${lane}`;
+    const t0 = performance.now();
+    const r: RoundResult = {
+      ...spec,
+      crashedAt: 'none',
+      issued: 0,
+      acked: 0,
+      inFlightAtCrash: 0,
+      midFlush: false,
+      closeAcked: false,
+      unclean: null,
+      size: null,
+      blockSize: null,
+      listedSize: null,
+      reopenMode: null,
+      reopenMs: 0,
+      ms: 0,
+      intact: 0,
+      lost: 0,
+      violations: 0,
+      details: [],
+      error: null,
+      log: null,
+    };
+    // Disk geometry drawn from the seed: a small worker cache so write-back
+    // happens under the workload, a small device cache so destaging does.
+    const rnd = wd.prng(wd.roundSeed(spec.seed, 7));
+    const big = spec.scenario === 'close';
+    const cacheSize = big ? 4 << 20 : [256, 1024, 4096][Math.floor(rnd() * 3)] * 1024;
+    const deviceCacheSize = big ? 2 << 20 : [128, 512, 2048][Math.floor(rnd() * 3)] * 1024;
+    let disk: any;
+    let run: any;
+    try {
+      await deleteSoon(name);
+      disk = await wd.openDisk({
+        name,
+        size: cfg.size,
+        cache: spec.mode,
+        crashModel: spec.model,
+        cacheSize,
+        deviceCacheSize,
+      });
+      const opts: any = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
+      let pulled: Promise<void> = Promise.resolve();
+      if (spec.scenario === 'random') {
+        opts.crash = wd.randomCrashPoint(spec.seed, cfg.requests);
+        opts.onCrash = () => disk.powerLoss();
+      } else if (spec.scenario === 'switch') {
+        opts.modeSwitchRate = 0.06;
+        opts.crash = { at: 'mode', count: 1 + Math.floor(rnd() * 4), delayMs: Math.floor(rnd() * 5) };
+        opts.onCrash = () => disk.powerLoss();
+      } else {
+        // After a random acknowledgement, issue close() (with requests still
+        // in flight, or once they are answered) and pull the plug while it
+        // runs: a big dirty cache and device cache make close() take a while.
+        opts.crash = { at: 'ack', count: 1 + Math.floor(rnd() * cfg.requests) };
+        const drain = rnd() < 0.5;
+        // A burst of big writes first gives close() something to write back.
+        const burst = Math.floor(rnd() * 12);
+        // Pull after a message-loop tick (~0.1 ms) or a few ms.
+        const delay = [-1, 0, 1, 2, 4][Math.floor(rnd() * 5)];
+        let log: any;
+        opts.onLog = (l: any) => {
+          log = l;
+        };
+        const closeThenPull = () => {
+          for (let k = 0; k < burst; k++) {
+            const length = 256 * 1024;
+            const offset = Math.floor(rnd() * (cfg.size / length)) * length;
+            const seed = Math.floor(rnd() * 2 ** 31);
+            const e = log.write(offset, length, seed, false);
+            disk.write(offset, wd.patternBytes(length, seed)).then(
+              () => log.ack(e),
+              () => undefined,
+            );
+          }
+          disk.close().then(
+            () => {
+              r.closeAcked = true;
+            },
+            () => undefined,
+          );
+          pulled = new Promise<void>((resolve) => {
+            const pull = () => {
+              disk.powerLoss();
+              resolve();
+            };
+            if (delay < 0) {
+              const ch = new MessageChannel();
+              ch.port1.onmessage = pull;
+              queueMicrotask(() => ch.port2.postMessage(0));
+            } else {
+              setTimeout(pull, delay);
+            }
+          });
+        };
+        opts.onCrash = drain ? () => undefined : closeThenPull;
+        run = await wd.runWorkload(disk, opts);
+        if (drain) closeThenPull();
+      }
+      run ??= await wd.runWorkload(disk, opts);
+      await pulled;
+      r.crashedAt = run.crashedAt;
+      r.issued = run.issued;
+      r.acked = run.acked;
+      r.inFlightAtCrash = run.inFlightAtCrash;
+      r.midFlush = run.flushInFlightAtCrash;
+      if (!disk.closed) disk.powerLoss();
+
+      const t1 = performance.now();
+      const again = await wd.openDisk({ name, cache: spec.mode, crashModel: spec.model, lockTimeoutMs: 20_000 });
+      r.reopenMs = Math.round(performance.now() - t1);
+      r.unclean = again.uncleanShutdown;
+      r.size = again.size;
+      r.blockSize = again.blockSize;
+      r.reopenMode = again.cacheMode;
+      r.listedSize = (await wd.listDisks()).find((d: any) => d.name === name)?.size ?? null;
+      const report = await wd.verifyDisk(again, run.log, cfg.size);
+      r.intact = report.intact;
+      r.lost = report.lost;
+      r.violations = report.violations;
+      r.details = report.details.slice(0, 5).map((v: any) => `bytes ${v.offset}+${v.length}: ${v.reason}`);
+      if (spec.scenario === 'close' && again.uncleanShutdown === false) {
+        // close() completed: every request issued before it took effect and is durable.
+        const want = wd.expectedImage(run.log.entries, cfg.size);
+        const got = await again.read(0, cfg.size);
+        let i = 0;
+        while (i < want.length && want[i] === got[i]) i++;
+        if (i < want.length) {
+          r.violations++;
+          r.details.push(`clean after close(), yet byte ${i} is ${got[i]}, not ${want[i]}`);
+        }
+      }
+      await again.close();
+      await wd.deleteDisk(name);
+    } catch (err: any) {
+      r.error = `${err?.name ?? 'Error'} ${err?.code ?? ''}: ${err?.message ?? String(err)}`;
+      try {
+        if (disk && !disk.closed) disk.powerLoss();
+      } catch {
+        // already gone
+      }
+    }
+    if ((r.violations > 0 || r.error) && run) {
+      r.log = JSON.stringify({ seed: spec.seed, initialMode: run.log.initialMode, entries: run.log.entries });
+    }
+    r.ms = Math.round(performance.now() - t0);
+    return r;
+  };
+
+  const lane = async (id: number) => {
+    for (;;) {
+      const i = next++;
+      if (i >= rounds.length) return;
+      out[i] = await one(rounds[i], id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(cfg.lanes, rounds.length) }, (_, id) => lane(id)));
+  return out;
+}
