@@ -1,5 +1,6 @@
 import { type DiskError, errorFromData } from '../core/errors';
 import type { Envelope, FromWorker, Request, Result, ToWorker } from '../protocol/messages';
+import type { Transport } from './transport';
 
 /** Smallest payload buffer: small writes share one, reused from the pool. */
 const MIN_PAYLOAD = 64 * 1024;
@@ -15,7 +16,8 @@ interface Pending {
  * one transferred buffer that the worker hands back for reuse (fresh
  * memory is slow on this platform; a reused buffer is not).
  */
-export class BatchTransport {
+export class BatchTransport implements Transport {
+  readonly kind = 'messages';
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;

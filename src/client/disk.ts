@@ -2,7 +2,7 @@ import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import type { DiskInfo } from '../protocol/messages';
-import type { BatchTransport } from './batch-transport';
+import type { Transport } from './transport';
 
 export interface WriteOptions {
   /** Force unit access: acknowledged only once in the store and synced (except in unsafe mode). */
@@ -22,15 +22,17 @@ export class Disk {
   readonly blockSize: number;
   /** The previous session of this disk did not close cleanly. */
   readonly uncleanShutdown: boolean;
+  /** How requests travel: a shared-memory ring, or batched messages when the page is not cross-origin isolated. */
+  readonly transportKind: 'shared-memory' | 'messages';
   /** What powerLoss() loses: see OpenDiskOptions.crashModel. */
   readonly crashModel: CrashModel;
   private mode: CacheMode;
   private readonly worker: Worker;
-  private readonly transport: BatchTransport;
+  private readonly transport: Transport;
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
 
   /** @internal Use openDisk(). */
-  constructor(info: DiskInfo, worker: Worker, transport: BatchTransport) {
+  constructor(info: DiskInfo, worker: Worker, transport: Transport) {
     this.name = info.name;
     this.size = info.size;
     this.backend = info.backend;
@@ -40,6 +42,7 @@ export class Disk {
     this.mode = info.cacheMode;
     this.worker = worker;
     this.transport = transport;
+    this.transportKind = transport.kind;
   }
 
   /** The current cache mode. */
