@@ -17,7 +17,9 @@ for (const [url, transport, isolated] of [
       const reads = [disk.read(99, 5), disk.read(1000, big.length)];
       await Promise.all(writes);
       const [small, back] = await Promise.all(reads);
-      const same = back.every((b: number, i: number) => b === big[i]);
+      const into = new Uint8Array(big.length);
+      const viaInto = await disk.readInto(1000, into);
+      const same = back.every((b: number, i: number) => b === big[i] && into[i] === b) && viaInto === into;
       const stats = await disk.stats();
       const info = {
         backend: disk.backend,

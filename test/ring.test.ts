@@ -49,6 +49,11 @@ describe('shared-memory ring transport', () => {
     const big = pattern(3 * 1024 * 1024 + 17, 1);
     await d.write(1000, big);
     sameBytes(await d.read(1000, big.length), big);
+    // Into a caller's buffer, split into chunks too: resolves with that same buffer.
+    const into = new Uint8Array(big.length);
+    const got = await d.client.call({ op: 'read', offset: 1000, length: into.length }, into);
+    expect(got).toBe(into);
+    sameBytes(into, big);
     expect((await d.stats()).bytesWritten).toBe(big.length);
     await rejectsWith(d.read(8 * 1024 * 1024, 1), 'ERANGE');
     await rejectsWith(d.client.call({ op: 'setCacheMode', mode: 'fast' as never }) as Promise<unknown>, 'EINVAL');

@@ -62,6 +62,23 @@ export class Disk {
     );
   }
 
+  /**
+   * Reads `into.length` bytes at `offset` into a buffer of the caller's,
+   * and resolves with it: no allocation per read (fresh memory is slow on
+   * some platforms; an emulator's sector buffer is reused). Don't touch
+   * `into` until the promise settles.
+   */
+  readInto(offset: number, into: Uint8Array): Promise<Uint8Array> {
+    return (
+      this.guard(() => {
+        if (!(into instanceof Uint8Array)) {
+          throw new DiskError('EINVAL', 'readInto: the destination must be a Uint8Array.');
+        }
+        checkRange(offset, into.length, this.size, 'read', MAX_IO_BYTES);
+      }) ?? (this.transport.call({ op: 'read', offset, length: into.length }, into) as Promise<Uint8Array>)
+    );
+  }
+
   /** Writes `data` at `offset`. The caller's buffer is copied at once and stays usable. */
   write(offset: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
     return (

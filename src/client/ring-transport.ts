@@ -18,6 +18,8 @@ import type { Transport } from './transport';
 interface InFlight {
   id: number;
   request: Request;
+  /** A read's destination, if the caller gave one. */
+  into: Uint8Array | undefined;
   /** Arena window [start, end) in monotonic bytes; freed in FIFO order once done. */
   start: number;
   end: number;
@@ -80,7 +82,7 @@ export class RingTransport implements Transport {
     return new Promise((resolve, reject) => {
       if (this.backlog.length === 0 && this.tryPublish(request, data, resolve, reject)) return;
       // Copy now: the caller may reuse its buffer as soon as write() returns.
-      this.backlog.push({ request, data: data?.slice(), resolve, reject });
+      this.backlog.push({ request, data: request.op === 'write' ? data?.slice() : data, resolve, reject });
     });
   }
 
@@ -97,7 +99,7 @@ export class RingTransport implements Transport {
   private async split(request: Request, data?: Uint8Array): Promise<unknown> {
     if (request.op !== 'read' && request.op !== 'write') throw new Error('unreachable');
     const parts: Promise<unknown>[] = [];
-    const out = request.op === 'read' ? new Uint8Array(request.length) : undefined;
+    const out = request.op === 'read' ? (data ?? new Uint8Array(request.length)) : undefined;
     for (let done = 0; done < request.length; done += this.chunk) {
       const n = Math.min(this.chunk, request.length - done);
       const offset = request.offset + done;
@@ -131,7 +133,8 @@ export class RingTransport implements Transport {
     if (request.op === 'write' && data && bytes > 0) this.v.arena.set(data, pos);
     this.head = start + bytes;
     const id = this.nextId++;
-    const f: InFlight = { id, request, start, end: this.head, done: false, resolve, reject };
+    const into = request.op === 'read' ? data : undefined;
+    const f: InFlight = { id, request, into, start, end: this.head, done: false, resolve, reject };
     this.inflight.push(f);
     this.byId.set(id, f);
     encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
@@ -165,7 +168,9 @@ export class RingTransport implements Transport {
         f.reject(errorFromData(json as DiskErrorData));
       } else if (f.request.op === 'read') {
         const pos = f.start % this.arenaSize;
-        f.resolve(this.v.arena.slice(pos, pos + f.request.length));
+        const result = this.v.arena.subarray(pos, pos + f.request.length);
+        if (f.into) f.into.set(result);
+        f.resolve(f.into ?? result.slice());
       } else {
         f.resolve(json);
       }

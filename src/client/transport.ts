@@ -8,7 +8,11 @@ import type { FromWorker, Request } from '../protocol/messages';
  */
 export interface Transport {
   readonly kind: 'shared-memory' | 'messages';
-  /** Sends a request; `data` (writes) is copied before call() returns. */
+  /**
+   * Sends a request. For a write, `data` is copied before call() returns;
+   * for a read, `data` (if given) receives the result, and is what the
+   * promise resolves with: no allocation per read.
+   */
   call(request: Request, data?: Uint8Array): Promise<unknown>;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
