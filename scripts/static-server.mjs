@@ -32,12 +32,20 @@ createServer((req, res) => {
   try {
     if (statSync(path).isDirectory()) path = join(path, 'index.html');
     const st = statSync(path);
+    // ?isolation=off serves a page that is not cross-origin isolated, to
+    // test webdisk's fallback transport.
+    const isolation =
+      url.searchParams.get('isolation') === 'off'
+        ? {}
+        : {
+            'Cross-Origin-Opener-Policy': 'same-origin',
+            'Cross-Origin-Embedder-Policy': 'require-corp',
+            'Cross-Origin-Resource-Policy': 'same-origin',
+          };
     res.writeHead(200, {
       'Content-Type': types[extname(path)] ?? 'application/octet-stream',
       'Content-Length': st.size,
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
+      ...isolation,
       'Cache-Control': 'no-store',
     });
     createReadStream(path).pipe(res);

@@ -1,5 +1,6 @@
 import { type DiskError, errorFromData } from '../core/errors';
 import type { Envelope, FromWorker, Request, Result, ToWorker } from '../protocol/messages';
+import type { Transport } from './transport';
 
 /** Smallest payload buffer: small writes share one, reused from the pool. */
 const MIN_PAYLOAD = 64 * 1024;
@@ -15,9 +16,12 @@ interface Pending {
  * one transferred buffer that the worker hands back for reuse (fresh
  * memory is slow on this platform; a reused buffer is not).
  */
-export class BatchTransport {
+export class BatchTransport implements Transport {
+  readonly kind = 'messages';
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
+  /** Destinations of reads issued with one. */
+  private readonly into = new Map<number, Uint8Array>();
   private nextId = 1;
   private outbox: Envelope[] = [];
   /** The batch's write payload, filled as writes are issued. */
@@ -44,6 +48,7 @@ export class BatchTransport {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const env = { ...req, id } as Envelope;
+    if (env.op === 'read' && data) this.into.set(id, data);
     if (data && env.op === 'write') {
       env.at = this.outBytes;
       if (data.length > 0) this.stage(data);
@@ -64,6 +69,7 @@ export class BatchTransport {
     this.outBytes = 0;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    this.into.clear();
   }
 
   private send(): void {
@@ -106,6 +112,15 @@ export class BatchTransport {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);
+    const into = this.into.get(r.id);
+    if (into) {
+      this.into.delete(r.id);
+      if (r.ok) {
+        into.set(r.value as Uint8Array);
+        p.resolve(into);
+        return;
+      }
+    }
     if (r.ok) p.resolve(r.value);
     else p.reject(errorFromData(r.error));
   }

@@ -2,7 +2,7 @@ import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import type { DiskInfo } from '../protocol/messages';
-import type { BatchTransport } from './batch-transport';
+import type { Transport } from './transport';
 
 export interface WriteOptions {
   /** Force unit access: acknowledged only once in the store and synced (except in unsafe mode). */
@@ -22,15 +22,17 @@ export class Disk {
   readonly blockSize: number;
   /** The previous session of this disk did not close cleanly. */
   readonly uncleanShutdown: boolean;
+  /** How requests travel: a shared-memory ring, or batched messages when the page is not cross-origin isolated. */
+  readonly transportKind: 'shared-memory' | 'messages';
   /** What powerLoss() loses: see OpenDiskOptions.crashModel. */
   readonly crashModel: CrashModel;
   private mode: CacheMode;
   private readonly worker: Worker;
-  private readonly transport: BatchTransport;
+  private readonly transport: Transport;
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
 
   /** @internal Use openDisk(). */
-  constructor(info: DiskInfo, worker: Worker, transport: BatchTransport) {
+  constructor(info: DiskInfo, worker: Worker, transport: Transport) {
     this.name = info.name;
     this.size = info.size;
     this.backend = info.backend;
@@ -40,6 +42,7 @@ export class Disk {
     this.mode = info.cacheMode;
     this.worker = worker;
     this.transport = transport;
+    this.transportKind = transport.kind;
   }
 
   /** The current cache mode. */
@@ -56,6 +59,23 @@ export class Disk {
     return (
       this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES)) ??
       (this.transport.call({ op: 'read', offset, length }) as Promise<Uint8Array>)
+    );
+  }
+
+  /**
+   * Reads `into.length` bytes at `offset` into a buffer of the caller's,
+   * and resolves with it: no allocation per read (fresh memory is slow on
+   * some platforms; an emulator's sector buffer is reused). Don't touch
+   * `into` until the promise settles.
+   */
+  readInto(offset: number, into: Uint8Array): Promise<Uint8Array> {
+    return (
+      this.guard(() => {
+        if (!(into instanceof Uint8Array)) {
+          throw new DiskError('EINVAL', 'readInto: the destination must be a Uint8Array.');
+        }
+        checkRange(offset, into.length, this.size, 'read', MAX_IO_BYTES);
+      }) ?? (this.transport.call({ op: 'read', offset, length: into.length }, into) as Promise<Uint8Array>)
     );
   }
 

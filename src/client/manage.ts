@@ -1,7 +1,7 @@
 import { DiskError, toDiskError } from '../core/errors';
-import { decodeMeta } from '../core/metadata';
+import { newestMeta } from '../core/metadata';
 import { checkName } from '../core/validate';
-import { lockName, META_FILE, opfsAvailable, ROOT_DIR } from '../worker/open-backend';
+import { lockName, META_FILE, ROOT_DIR } from '../stores/layout';
 
 export interface DiskEntry {
   name: string;
@@ -23,10 +23,7 @@ async function sizeOf(dir: FileSystemDirectoryHandle): Promise<number> {
   try {
     const file = await (await dir.getFileHandle(META_FILE)).getFile();
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const a = decodeMeta(bytes.subarray(0, 512));
-    const b = decodeMeta(bytes.subarray(512, 1024));
-    const m = a && b ? (a.generation >= b.generation ? a : b) : (a ?? b);
-    return m ? m.size : Number.NaN;
+    return newestMeta(bytes)?.size ?? Number.NaN;
   } catch {
     return Number.NaN;
   }
@@ -47,7 +44,6 @@ export async function listDisks(): Promise<DiskEntry[]> {
 /** Deletes a disk and its data. Rejects EBUSY while it is open; a missing disk is not an error. */
 export async function deleteDisk(name: string): Promise<void> {
   checkName(name);
-  if (!opfsAvailable() && typeof navigator?.storage?.getDirectory !== 'function') return;
   const top = await rootDir();
   if (!top) return;
   const remove = async () => {

@@ -4,6 +4,8 @@ import { checkBlockSize, checkCacheMode, checkCacheSize, checkDiskSize, checkNam
 import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
 import { BatchTransport } from './batch-transport';
 import { Disk } from './disk';
+import { RingTransport } from './ring-transport';
+import type { Transport } from './transport';
 
 export interface OpenDiskOptions {
   /** 1-64 characters of [A-Za-z0-9._-]. */
@@ -27,6 +29,14 @@ export interface OpenDiskOptions {
   crashModel?: CrashModel;
   /** With crashModel 'power': the simulated disk's volatile write cache. Default 16 MiB. */
   deviceCacheSize?: number;
+}
+
+function canShareMemory(): boolean {
+  return (
+    typeof SharedArrayBuffer === 'function' &&
+    typeof Atomics.waitAsync === 'function' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
+  );
 }
 
 function createWorker(): Worker {
@@ -78,7 +88,10 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
 export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
   const request = checkOptions(opts);
   const worker = createWorker();
-  const transport = new BatchTransport(worker);
+  // Shared memory when the page allows it (cross-origin isolated), batched
+  // messages otherwise.
+  const ring = canShareMemory() ? new RingTransport() : undefined;
+  const transport: Transport = ring ?? new BatchTransport(worker);
   return new Promise<Disk>((resolve, reject) => {
     let disk: Disk | undefined;
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
@@ -102,7 +115,7 @@ export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
         reject(new DiskError('EIO', `The disk worker failed to start: ${message}.`));
       }
     };
-    const msg: ToWorker = { type: 'open', options: request };
+    const msg: ToWorker = { type: 'open', options: request, ring: ring?.sab };
     worker.postMessage(msg);
   });
 }

@@ -76,16 +76,21 @@ export async function readMeta(store: BlockStore): Promise<DiskMeta | undefined>
   if (stored === 0) return undefined;
   const buf = new Uint8Array(2 * SLOT);
   await store.read(0, buf);
-  const a = decodeMeta(buf.subarray(0, SLOT));
-  const b = decodeMeta(buf.subarray(SLOT));
-  if (!a && !b) {
+  const meta = newestMeta(buf);
+  if (!meta) {
     throw new DiskError(
       'ECORRUPT',
       'The disk metadata is unreadable (both copies damaged). Export data.img and delete the disk, or recreate it.',
     );
   }
-  if (!a) return b;
-  if (!b) return a;
+  return meta;
+}
+
+/** The newer valid slot of a metadata file's bytes, if any. */
+export function newestMeta(bytes: Uint8Array): DiskMeta | undefined {
+  const a = decodeMeta(bytes.subarray(0, SLOT));
+  const b = decodeMeta(bytes.subarray(SLOT, 2 * SLOT));
+  if (!a || !b) return a ?? b;
   return a.generation >= b.generation ? a : b;
 }
 

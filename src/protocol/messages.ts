@@ -63,7 +63,8 @@ export type Result =
   | { id: number; ok: false; error: DiskErrorData };
 
 export type ToWorker =
-  | { type: 'open'; options: OpenRequest }
+  /** `ring`: the shared-memory transport's buffer, when the page can share memory. */
+  | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer }
   | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null };
 
 export type FromWorker =

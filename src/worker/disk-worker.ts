@@ -6,9 +6,10 @@
 import { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
 import type { DiskStats } from '../core/types';
-import type { Envelope, FromWorker, OpenRequest, Result, ToWorker } from '../protocol/messages';
+import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
 import { PowerLossStore } from '../stores/power-loss-store';
 import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
+import { RingServer } from './ring-server';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
 declare const self: {
@@ -18,12 +19,13 @@ declare const self: {
 
 let device: BlockDevice | undefined;
 let releaseLock: (() => void) | undefined;
+let ring: RingServer | undefined;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-async function open(o: OpenRequest): Promise<void> {
+async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
   const backend = resolveBackend(o.backend);
   if (backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
   try {
@@ -46,6 +48,13 @@ async function open(o: OpenRequest): Promise<void> {
       await stores.discardIfNew();
       throw err;
     }
+    if (sab) {
+      const dev = device;
+      ring = new RingServer(sab, (req, data) =>
+        call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined),
+      );
+      void ring.run();
+    }
     post({
       type: 'opened',
       info: {
@@ -64,16 +73,16 @@ async function open(o: OpenRequest): Promise<void> {
   }
 }
 
-function call(dev: BlockDevice, req: Envelope, payload: ArrayBuffer | null): Promise<unknown> {
+/**
+ * One request against the device. `data`: the bytes of a write; for a
+ * read, where to put the result (without it, a new buffer is returned).
+ */
+function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<unknown> {
   switch (req.op) {
     case 'read':
-      return dev.read(req.offset, req.length);
+      return data ? dev.readInto(req.offset, data) : dev.read(req.offset, req.length);
     case 'write':
-      // A batch of only empty writes carries no payload.
-      if (!payload && req.length > 0) throw new DiskError('EINVAL', 'write without payload');
-      return dev.write(req.offset, payload ? new Uint8Array(payload, req.at, req.length) : new Uint8Array(0), {
-        fua: req.fua,
-      });
+      return dev.write(req.offset, data ?? new Uint8Array(0), { fua: req.fua });
     case 'flush':
       return dev.flush();
     case 'discard':
@@ -86,6 +95,7 @@ function call(dev: BlockDevice, req: Envelope, payload: ArrayBuffer | null): Pro
       return dev.close().then(() => {
         releaseLock?.();
         releaseLock = undefined;
+        ring?.stop();
       });
   }
 }
@@ -98,7 +108,9 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
     requests.map((req) => {
       if (!dev) return Promise.reject(new DiskError('ECLOSED', 'The disk is not open.'));
       try {
-        return call(dev, req, payload);
+        // A batch of only empty writes carries no payload.
+        const data = req.op === 'write' && payload ? new Uint8Array(payload, req.at, req.length) : undefined;
+        return call(dev, req, data);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -122,7 +134,7 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
-    open(msg.options).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
+    open(msg.options, msg.ring).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }

@@ -1,13 +1,9 @@
 import { DiskError, toDiskError } from '../core/errors';
 import type { BlockStore } from '../core/store';
 import type { Backend, BackendChoice } from '../core/types';
+import { DATA_FILE, lockName, META_FILE, ROOT_DIR } from '../stores/layout';
 import { MemoryStore } from '../stores/memory-store';
 import { OpfsStore, type SyncAccessHandle } from '../stores/opfs-store';
-
-/** The layout every persistent backend shares: webdisk/<name>/{data.img,meta.bin}. */
-export const ROOT_DIR = 'webdisk';
-export const DATA_FILE = 'data.img';
-export const META_FILE = 'meta.bin';
 
 export interface OpenedBackend {
   backend: Backend;
@@ -95,11 +91,6 @@ export async function openBackend(backend: Backend, name: string, create: boolea
     return { backend, data: new MemoryStore(), meta: new MemoryStore(), discardIfNew: async () => {} };
   }
   return openOpfs(name, create);
-}
-
-/** The Web Lock that makes a disk exclusive to one open, across tabs. */
-export function lockName(name: string): string {
-  return `webdisk:${name}`;
 }
 
 /**

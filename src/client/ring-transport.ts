@@ -1,0 +1,187 @@
+import { type DiskError, type DiskErrorData, errorFromData } from '../core/errors';
+import type { Request } from '../protocol/messages';
+import {
+  CTRL,
+  DEFAULT_ARENA,
+  decodeResponse,
+  encodeRequest,
+  MAX_CHUNK,
+  RING_SLOTS,
+  type RingViews,
+  ringBytes,
+  ringViews,
+  STATUS_OK,
+  waitChange,
+} from '../protocol/ring';
+import type { Transport } from './transport';
+
+interface InFlight {
+  id: number;
+  request: Request;
+  /** A read's destination, if the caller gave one. */
+  into: Uint8Array | undefined;
+  /** Arena window [start, end) in monotonic bytes; freed in FIFO order once done. */
+  start: number;
+  end: number;
+  done: boolean;
+  resolve(value: unknown): void;
+  reject(err: DiskError): void;
+}
+
+interface Waiting {
+  request: Request;
+  data: Uint8Array | undefined;
+  resolve(value: unknown): void;
+  reject(err: DiskError): void;
+}
+
+/**
+ * The client's side of the shared-memory ring (see protocol/ring.ts). It
+ * allocates request slots and arena space in FIFO order, copies write
+ * data straight into the arena, and copies read results out when their
+ * answer arrives. Requests that find the ring full wait in a backlog, in
+ * order; requests bigger than a chunk are split.
+ */
+export class RingTransport implements Transport {
+  readonly kind = 'shared-memory';
+  readonly sab: SharedArrayBuffer;
+  private readonly v: RingViews;
+  private readonly arenaSize: number;
+  /** Requests above this are split: a chunk must always fit the arena. */
+  private readonly chunk: number;
+  private nextId = 1;
+  private published = 0;
+  private answered = 0;
+  /** Monotonic arena positions: allocated up to head, freed up to tail. */
+  private head = 0;
+  private tail = 0;
+  private readonly inflight: InFlight[] = [];
+  private readonly byId = new Map<number, InFlight>();
+  private backlog: Waiting[] = [];
+  private listening = false;
+  private dead: DiskError | undefined;
+
+  constructor(arenaBytes = DEFAULT_ARENA) {
+    this.arenaSize = arenaBytes;
+    this.chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(arenaBytes / 2)));
+    this.sab = new SharedArrayBuffer(ringBytes(arenaBytes));
+    this.v = ringViews(this.sab);
+    // Touch the arena once: first-touch page faults are slow on this platform.
+    this.v.arena.fill(0);
+  }
+
+  handle(): boolean {
+    return false; // everything arrives through shared memory
+  }
+
+  call(request: Request, data?: Uint8Array): Promise<unknown> {
+    if (this.dead) return Promise.reject(this.dead);
+    if ((request.op === 'read' || request.op === 'write') && request.length > this.chunk) {
+      return this.split(request, data);
+    }
+    return new Promise((resolve, reject) => {
+      if (this.backlog.length === 0 && this.tryPublish(request, data, resolve, reject)) return;
+      // Copy now: the caller may reuse its buffer as soon as write() returns.
+      this.backlog.push({ request, data: request.op === 'write' ? data?.slice() : data, resolve, reject });
+    });
+  }
+
+  fail(err: DiskError): void {
+    this.dead ??= err;
+    for (const f of this.inflight) if (!f.done) f.reject(err);
+    for (const w of this.backlog) w.reject(err);
+    this.inflight.length = 0;
+    this.byId.clear();
+    this.backlog = [];
+  }
+
+  /** Big reads and writes go as chunks, in order; the result is assembled here. */
+  private async split(request: Request, data?: Uint8Array): Promise<unknown> {
+    if (request.op !== 'read' && request.op !== 'write') throw new Error('unreachable');
+    const parts: Promise<unknown>[] = [];
+    const out = request.op === 'read' ? (data ?? new Uint8Array(request.length)) : undefined;
+    for (let done = 0; done < request.length; done += this.chunk) {
+      const n = Math.min(this.chunk, request.length - done);
+      const offset = request.offset + done;
+      if (request.op === 'read') {
+        parts.push(this.call({ op: 'read', offset, length: n }).then((bytes) => out?.set(bytes as Uint8Array, done)));
+      } else {
+        const chunk = data?.subarray(done, done + n);
+        parts.push(this.call({ op: 'write', offset, length: n, at: 0, fua: request.fua }, chunk));
+      }
+    }
+    await Promise.all(parts);
+    return out;
+  }
+
+  /** Publishes at once if a slot and arena space are free. */
+  private tryPublish(
+    request: Request,
+    data: Uint8Array | undefined,
+    resolve: (v: unknown) => void,
+    reject: (e: DiskError) => void,
+  ): boolean {
+    if (this.inflight.length >= RING_SLOTS) return false;
+    if (this.inflight.length === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
+    const bytes = request.op === 'read' || request.op === 'write' ? request.length : 0;
+    let start = this.head;
+    const within = start % this.arenaSize;
+    // A window never wraps around the arena's end: skip to its start.
+    if (within + bytes > this.arenaSize) start += this.arenaSize - within;
+    if (start + bytes - this.tail > this.arenaSize) return false;
+    const pos = start % this.arenaSize;
+    if (request.op === 'write' && data && bytes > 0) this.v.arena.set(data, pos);
+    this.head = start + bytes;
+    const id = this.nextId++;
+    const into = request.op === 'read' ? data : undefined;
+    const f: InFlight = { id, request, into, start, end: this.head, done: false, resolve, reject };
+    this.inflight.push(f);
+    this.byId.set(id, f);
+    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
+    this.published = (this.published + 1) | 0;
+    Atomics.store(this.v.ctrl, CTRL.reqSeq, this.published);
+    Atomics.notify(this.v.ctrl, CTRL.reqSeq);
+    this.listen();
+    return true;
+  }
+
+  private listen(): void {
+    if (this.listening || this.dead) return;
+    this.listening = true;
+    waitChange(this.v.ctrl, CTRL.respSeq, this.answered).then(() => {
+      this.listening = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.dead) return;
+    const seq = Atomics.load(this.v.ctrl, CTRL.respSeq);
+    while (this.answered !== seq) {
+      const { id, status, json } = decodeResponse(this.v, this.answered & (RING_SLOTS - 1));
+      this.answered = (this.answered + 1) | 0;
+      const f = this.byId.get(id);
+      if (!f) continue;
+      this.byId.delete(id);
+      f.done = true;
+      if (status !== STATUS_OK) {
+        f.reject(errorFromData(json as DiskErrorData));
+      } else if (f.request.op === 'read') {
+        const pos = f.start % this.arenaSize;
+        const result = this.v.arena.subarray(pos, pos + f.request.length);
+        if (f.into) f.into.set(result);
+        f.resolve(f.into ?? result.slice());
+      } else {
+        f.resolve(json);
+      }
+    }
+    // Free the arena and slots of the answered prefix, then let the backlog in.
+    while (this.inflight.length > 0 && this.inflight[0].done) this.tail = (this.inflight.shift() as InFlight).end;
+    while (this.backlog.length > 0) {
+      const w = this.backlog[0];
+      if (!this.tryPublish(w.request, w.data, w.resolve, w.reject)) break;
+      this.backlog.shift();
+    }
+    if (this.inflight.length > 0) this.listen();
+  }
+}
