@@ -30,9 +30,11 @@ export class Disk {
   private readonly worker: Worker;
   private readonly transport: Transport;
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
+  /** The power switch shared with the worker (cross-origin isolated pages only). */
+  private readonly power: Int32Array | undefined;
 
   /** @internal Use openDisk(). */
-  constructor(info: DiskInfo, worker: Worker, transport: Transport) {
+  constructor(info: DiskInfo, worker: Worker, transport: Transport, power?: Int32Array) {
     this.name = info.name;
     this.size = info.size;
     this.backend = info.backend;
@@ -43,6 +45,7 @@ export class Disk {
     this.worker = worker;
     this.transport = transport;
     this.transportKind = transport.kind;
+    this.power = power;
   }
 
   /** The current cache mode. */
@@ -143,7 +146,10 @@ export class Disk {
   /**
    * Pulls the plug: terminates the disk worker at once, with no write-back,
    * sync or cleanup. Pending and later calls reject with ECLOSED; the disk
-   * can be reopened right away.
+   * can be reopened right away. In a cross-origin isolated page the worker's
+   * store calls stop at once, even in the middle of a flush or close();
+   * elsewhere the browser lets the worker finish its running task (and the
+   * requests it already received) before it ends.
    */
   powerLoss(): void {
     this.kill('powerLoss');
@@ -158,6 +164,8 @@ export class Disk {
   }
 
   private kill(by: 'powerLoss' | 'crash'): void {
+    // terminate() lets the worker's running task finish: cut its store off first.
+    if (this.power) Atomics.store(this.power, 0, 1);
     this.worker.terminate();
     this.closedBy = by;
     this.transport.fail(

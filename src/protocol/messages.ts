@@ -63,8 +63,11 @@ export type Result =
   | { id: number; ok: false; error: DiskErrorData };
 
 export type ToWorker =
-  /** `ring`: the shared-memory transport's buffer, when the page can share memory. */
-  | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer }
+  /**
+   * `ring`: the shared-memory transport's buffer, when the page can share memory.
+   * `power`: the power switch (an Int32 flag powerLoss() sets), likewise.
+   */
+  | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer; power?: SharedArrayBuffer }
   | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null };
 
 export type FromWorker =

@@ -5,9 +5,11 @@
  */
 import { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
+import type { BlockStore } from '../core/store';
 import type { DiskStats } from '../core/types';
 import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
 import { PowerLossStore } from '../stores/power-loss-store';
+import { PowerSwitchStore } from '../stores/power-switch';
 import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
 import { RingServer } from './ring-server';
 
@@ -25,17 +27,21 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
+async function open(o: OpenRequest, sab?: SharedArrayBuffer, powerSwitch?: SharedArrayBuffer): Promise<void> {
   const backend = resolveBackend(o.backend);
   if (backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
   try {
     const stores = await openBackend(backend, o.name, o.size !== undefined);
     try {
+      // powerLoss() flips the switch: no store call gets through after it.
+      const power = powerSwitch ? new Int32Array(powerSwitch) : undefined;
+      const plug = (s: BlockStore) => (power ? new PowerSwitchStore(s, power) : s);
       // The power model: unsynced store writes live in worker memory and die with it.
-      const data = o.crashModel === 'power' ? new PowerLossStore(stores.data, o.deviceCacheSize) : stores.data;
+      const data =
+        o.crashModel === 'power' ? plug(new PowerLossStore(plug(stores.data), o.deviceCacheSize)) : plug(stores.data);
       device = await BlockDevice.open({
         data,
-        meta: stores.meta,
+        meta: plug(stores.meta),
         size: o.size,
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
@@ -134,7 +140,7 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
-    open(msg.options, msg.ring).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
+    open(msg.options, msg.ring, msg.power).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
