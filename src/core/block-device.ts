@@ -18,7 +18,7 @@ export const DEFAULT_BLOCK_SIZE = 4096;
 export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
 /** Largest single store write when writing back a contiguous dirty run. */
 const MAX_RUN_BYTES = 1024 * 1024;
-/** Zero-fill chunk for discard. */
+/** Zero-fill chunk for discard: a multiple of every block size (the largest is 1 MiB). */
 const ZERO_CHUNK = 1024 * 1024;
 
 export interface DeviceOptions {
@@ -379,8 +379,13 @@ export class BlockDevice {
         this.unsynced = true;
       } else {
         this.zeros ??= new Uint8Array(ZERO_CHUNK);
-        for (let pos = offset; pos < end; pos += ZERO_CHUNK) {
-          await this.storeWrite(pos, this.zeros.subarray(0, Math.min(ZERO_CHUNK, end - pos)));
+        // Chunks end on ZERO_CHUNK boundaries, which are block boundaries:
+        // a crash between two leaves whole blocks zeroed or old, never a
+        // block torn in the middle.
+        for (let pos = offset; pos < end; ) {
+          const next = Math.min(end, (Math.floor(pos / ZERO_CHUNK) + 1) * ZERO_CHUNK);
+          await this.storeWrite(pos, this.zeros.subarray(0, next - pos));
+          pos = next;
         }
       }
     }
