@@ -30,9 +30,9 @@ export type CrashPoint =
   | { at: 'time'; ms: number }
   /** Right after the `count`-th acknowledgement, in its callback. */
   | { at: 'ack'; count: number }
-  /** `delayMs` after issuing the `count`-th flush: usually while that flush runs. */
+  /** `delayMs` (a busy wait) after issuing the `count`-th flush: usually while that flush runs. */
   | { at: 'flush'; count: number; delayMs: number }
-  /** `delayMs` after issuing the `count`-th mode switch (needs modeSwitchRate > 0). */
+  /** `delayMs` (a busy wait) after issuing the `count`-th mode switch (needs modeSwitchRate > 0). */
   | { at: 'mode'; count: number; delayMs: number }
   /** After everything was issued and acknowledged. */
   | { at: 'end' };
@@ -106,8 +106,7 @@ export function randomCrashPoint(seed: number, requests = 200): CrashPoint {
   const r = rnd();
   if (r < 0.3) return { at: 'time', ms: Math.floor(rnd() * rnd() * 400) };
   if (r < 0.6) return { at: 'ack', count: 1 + Math.floor(rnd() * requests) };
-  if (r < 0.95)
-    return { at: 'flush', count: 1 + Math.floor(rnd() * Math.max(1, requests * 0.04)), delayMs: Math.floor(rnd() * 4) };
+  if (r < 0.95) return { at: 'flush', count: 1 + Math.floor(rnd() * Math.max(1, requests * 0.04)), delayMs: rnd() * 4 };
   return { at: 'end' };
 }
 
@@ -155,6 +154,21 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
     wake();
   };
 
+  /**
+   * Crashes `ms` after the request just issued has been sent (transports
+   * send in a microtask at the latest). A busy wait, not a timer: a busy
+   * event loop would postpone a timer by tens of ms, past the moment.
+   */
+  const crashSoon = (at: 'flush' | 'mode', ms: number) => {
+    void Promise.resolve().then(() => {
+      const t = performance.now();
+      while (performance.now() - t < ms) {
+        // spin
+      }
+      crash(at);
+    });
+  };
+
   const track = (e: LogEntry, p: Promise<unknown>) => {
     res.issued++;
     unanswered.add(e);
@@ -188,8 +202,7 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
       track(e, disk.flush());
       flushes++;
       if (o.crash?.at === 'flush' && flushes === o.crash.count) {
-        const delay = o.crash.delayMs;
-        setTimeout(() => crash('flush'), delay);
+        crashSoon('flush', o.crash.delayMs);
       }
     } else if (r < flushRate + discardRate) {
       const length = 1 + pick(rnd() < 0.7 ? 64 * KiB : 2 * MiB);
@@ -201,8 +214,7 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
       track(log.setMode(m), disk.setCacheMode(m));
       switches++;
       if (o.crash?.at === 'mode' && switches === o.crash.count) {
-        const delay = o.crash.delayMs;
-        setTimeout(() => crash('mode'), delay);
+        crashSoon('mode', o.crash.delayMs);
       }
     } else {
       const length = Math.min(maxWrite, writeLength(rnd));
