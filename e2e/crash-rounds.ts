@@ -59,6 +59,8 @@ export interface RoundResult extends RoundSpec {
   lost: number;
   violations: number;
   details: string[];
+  /** How requests travelled: 'shared-memory' (cross-origin isolated page) or 'messages'. */
+  transport: string | null;
   /** Anything that went wrong outside the oracle (reopen failed, a throw). */
   error: string | null;
   /** The log as JSON, kept only for rounds that failed. */
@@ -194,11 +196,18 @@ export interface Row {
 export function summarize(results: RoundResult[]): Row[] {
   const rows = new Map<string, Row>();
   for (const r of results) {
+    // Random rounds by mode and model; the mode-switch and close() rounds
+    // (which start in every mode) by model.
     const label =
       r.scenario === 'random'
         ? `\`${r.mode}\``
-        : `\`${r.mode}\`, ${r.scenario === 'switch' ? 'then runtime mode switches' : 'crash in close()'}`;
-    const key = `${r.scenario}|${MODES.indexOf(r.mode)}|${MODELS.indexOf(r.model)}`;
+        : r.scenario === 'switch'
+          ? 'random runtime mode switches, crash just after one'
+          : 'crash inside `close()`, every mode';
+    const key =
+      r.scenario === 'random'
+        ? `random|${MODES.indexOf(r.mode)}|${MODELS.indexOf(r.model)}`
+        : `${r.scenario}|9|${MODELS.indexOf(r.model)}`;
     let row = rows.get(key);
     if (!row) {
       row = { label, model: r.model, crashes: 0, midFlush: 0, lost: 0, lossyRounds: 0, violations: 0 };
@@ -290,6 +299,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       lost: 0,
       violations: 0,
       details: [],
+      transport: null,
       error: null,
       log: null,
     };
@@ -311,6 +321,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         cacheSize,
         deviceCacheSize,
       });
+      r.transport = disk.transportKind;
       const opts: any = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
       let pulled: Promise<void> = Promise.resolve();
       if (spec.scenario === 'random') {
@@ -318,7 +329,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         opts.onCrash = () => disk.powerLoss();
       } else if (spec.scenario === 'switch') {
         opts.modeSwitchRate = 0.06;
-        opts.crash = { at: 'mode', count: 1 + Math.floor(rnd() * 4), delayMs: Math.floor(rnd() * 5) };
+        opts.crash = { at: 'mode', count: 1 + Math.floor(rnd() * 4), delayMs: rnd() * 5 };
         opts.onCrash = () => disk.powerLoss();
       } else {
         // After a random acknowledgement, issue close() (with requests still
@@ -327,9 +338,10 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         opts.crash = { at: 'ack', count: 1 + Math.floor(rnd() * cfg.requests) };
         const drain = rnd() < 0.5;
         // A burst of big writes first gives close() something to write back.
-        const burst = Math.floor(rnd() * 12);
-        // Pull after a message-loop tick (~0.1 ms) or a few ms.
-        const delay = [-1, 0, 1, 2, 4][Math.floor(rnd() * 5)];
+        const burst = 4 + Math.floor(rnd() * 12);
+        // Pull the plug 0-6 ms after close() is sent. A busy wait, not a
+        // timer: other lanes keep the page's event loop busy for tens of ms.
+        const delay = rnd() * 6;
         let log: any;
         opts.onLog = (l: any) => {
           log = l;
@@ -351,19 +363,14 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
             },
             () => undefined,
           );
-          pulled = new Promise<void>((resolve) => {
-            const pull = () => {
-              disk.powerLoss();
-              resolve();
-            };
-            if (delay < 0) {
-              const ch = new MessageChannel();
-              ch.port1.onmessage = pull;
-              queueMicrotask(() => ch.port2.postMessage(0));
-            } else {
-              setTimeout(pull, delay);
+          pulled = (async () => {
+            await Promise.resolve(); // the batched-messages transport sends in a microtask
+            const t = performance.now();
+            while (performance.now() - t < delay) {
+              // spin
             }
-          });
+            disk.powerLoss();
+          })();
         };
         opts.onCrash = drain ? () => undefined : closeThenPull;
         run = await wd.runWorkload(disk, opts);

@@ -257,6 +257,35 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
   await page.close();
 });
 
+test('without cross-origin isolation (batched messages, no power switch): random crashes in every mode and model, 0 violations', async () => {
+  // There powerLoss() only terminates the worker, which finishes its running
+  // task first: a coarser cut, but the contract must hold all the same.
+  const page = await browser.context.newPage();
+  const errors = await loadHarness(page, '/e2e/pages/harness.html?isolation=off');
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+  const n = Math.max(10, Math.round(PER / 2));
+  const got = await runRounds(
+    page,
+    specs(
+      'random',
+      400,
+      n,
+      (i) => MODES[i % MODES.length],
+      (i) => MODELS[Math.floor(i / MODES.length) % MODELS.length],
+    ),
+    DEFAULT_CONFIG,
+  );
+  const bad = got.filter((r) => roundProblems(r, DEFAULT_CONFIG.size).length > 0);
+  const files = saveFailedLogs(bad);
+  expect(
+    bad.map((r) => `${roundProblems(r, DEFAULT_CONFIG.size).join(', ')} — ${describeFailure(r)} (page not isolated)`),
+    files.length > 0 ? `logs of the failed rounds: ${files.join(', ')}` : undefined,
+  ).toEqual([]);
+  expect(got.every((r) => r.transport === 'messages')).toBe(true);
+  expect(errors, 'uncaught page errors').toEqual([]);
+  await page.close();
+});
+
 test('the modes differ: unsafe and writeback lose unflushed writes in practice, writethrough and directsync never', () => {
   const results = allResults();
   const ms = results.reduce((a, r) => a + r.ms, 0);
