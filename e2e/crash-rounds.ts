@@ -146,7 +146,7 @@ export function describeFailure(r: RoundResult): string {
   return (
     `${r.scenario} round, ${r.mode} / ${r.model}, seed ${r.seed} (crash at ${r.crashedAt}, ` +
     `${r.acked}/${r.issued} acknowledged, ${r.inFlightAtCrash} in flight): ${why}\n` +
-    `  replay: CRASH_REPLAY=${r.scenario}:${r.mode}:${r.model}:${r.seed} npx playwright test e2e/power-loss.spec.ts -g replay`
+    `  replay: CRASH_REPLAY=${r.scenario}:${r.mode}:${r.model}:${r.seed} npm run test:e2e -- e2e/power-loss.spec.ts -g replay`
   );
 }
 
