@@ -296,7 +296,12 @@ test('the modes differ: unsafe and writeback lose unflushed writes in practice, 
     results
       .filter((r) => r.scenario === 'random' && r.mode === mode && r.model === model)
       .reduce((a, r) => ({ n: a.n + 1, lost: a.lost + r.lost }), { n: 0, lost: 0 });
-  for (const mode of MODES) for (const model of MODELS) expect(sum(mode, model).n, `${mode}/${model} ran`).toBe(PER);
+  const ran = MODES.flatMap((mode) => MODELS.map((model) => sum(mode, model).n));
+  test.skip(
+    ran.every((n) => n === 0),
+    'needs the random rounds of this run (not run: filtered out with -g?)',
+  );
+  expect(ran, 'random rounds per mode and model').toEqual(ran.map(() => PER));
   // Power model: unsynced writes die with the device cache.
   expect(sum('unsafe', 'power').lost).toBeGreaterThan(0);
   expect(sum('writeback', 'power').lost).toBeGreaterThan(0);
