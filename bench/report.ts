@@ -1,0 +1,376 @@
+/**
+ * Summaries and tables of a benchmark run (Node side): medians and spread
+ * over repeats, ratios to the raw baseline of the same workload and
+ * storage, the targets of the issue, and the text / markdown renderings.
+ */
+import {
+  BACKENDS,
+  type CaseResult,
+  hasWrites,
+  MiB,
+  type PrepareResult,
+  type VerifyResult,
+  WORKLOADS,
+  type Workload,
+  type WorkloadId,
+  workloadById,
+} from './config';
+
+export interface TargetRecord {
+  id: string;
+  kind: 'lib' | 'raw';
+  backend?: string;
+  mode?: string;
+  what: string;
+  prepare?: PrepareResult;
+  verify?: VerifyResult;
+  /** Library: stats() at close (peakCachedBytes, cacheCapacityBytes, …). */
+  closeStats?: Record<string, number>;
+  error?: string;
+}
+
+export interface HeapSample {
+  /** Runtime.getHeapUsage after a forced GC: JS heap used, and ArrayBuffer backing stores. */
+  usedBytes: number;
+  backingStorageBytes: number;
+}
+
+export interface MemoryRow {
+  backend: string;
+  diskSize: number;
+  /** Bytes the workloads addressed. */
+  region: number;
+  peakCachedBytes?: number;
+  cacheCapacityBytes?: number;
+  /** After open (idle) and after the workloads. */
+  page: { idle?: HeapSample; loaded?: HeapSample };
+  diskWorker: { idle?: HeapSample; loaded?: HeapSample };
+  /** performance.measureUserAgentSpecificMemory() after the workloads (no ArrayBuffer backing stores). */
+  uasm?: { bytes: number; byScope: Record<string, number> } | { error: string };
+  error?: string;
+}
+
+export interface Summary {
+  workload: WorkloadId;
+  depth: number;
+  target: string;
+  runs: number;
+  mibps: number;
+  iops: number;
+  /** (max − min) / median of IOPS over the repeats, in percent. */
+  spreadPct: number;
+  p50: number;
+  p99: number;
+  badSectors: number;
+  base?: string;
+  ratio?: number;
+  error?: string;
+}
+
+export interface TargetCheck {
+  goal: string;
+  depth: number;
+  value: string;
+  met: boolean | undefined;
+  note?: string;
+}
+
+const median = (xs: number[]): number => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** The raw baseline a library target is compared with on a workload. */
+export function baseOf(target: string, w: Workload): string | undefined {
+  const [mode, backend] = target.split('/');
+  const b = BACKENDS.find((x) => x.id === backend);
+  if (!b) return undefined;
+  const syncsEachWrite = mode === 'writethrough' || mode === 'directsync';
+  return syncsEachWrite && hasWrites(w) && !w.flushEach ? b.syncBase : b.base;
+}
+
+export function summarize(cases: CaseResult[]): Summary[] {
+  const out: Summary[] = cases.map((c) => {
+    const iops = c.runs.map((r) => r.iops);
+    const med = median(iops);
+    return {
+      workload: c.workload,
+      depth: c.depth,
+      target: c.target,
+      runs: c.runs.length,
+      mibps: median(c.runs.map((r) => r.mibps)),
+      iops: med,
+      spreadPct: c.runs.length > 1 && med > 0 ? ((Math.max(...iops) - Math.min(...iops)) / med) * 100 : 0,
+      p50: median(c.runs.map((r) => r.lat.p50)),
+      p99: median(c.runs.map((r) => r.lat.p99)),
+      badSectors: c.runs.reduce((n, r) => n + r.badSectors, 0),
+      error: c.error,
+    };
+  });
+  for (const s of out) {
+    const base = baseOf(s.target, workloadById(s.workload));
+    if (!base) continue;
+    s.base = base;
+    const b = out.find((x) => x.workload === s.workload && x.depth === s.depth && x.target === base);
+    if (b && b.iops > 0 && !s.error && !b.error) s.ratio = s.iops / b.iops;
+  }
+  return out;
+}
+
+/** The issue's targets, checked against this run's medians. */
+export function checkTargets(sums: Summary[], depths: number[]): TargetCheck[] {
+  const find = (w: WorkloadId, t: string, d: number) =>
+    sums.find((s) => s.workload === w && s.target === t && s.depth === d);
+  const checks: TargetCheck[] = [];
+  const ratioGoal = (goal: string, w: WorkloadId, t: string, base: string, min: number) => {
+    for (const d of depths) {
+      const a = find(w, t, d);
+      const b = find(w, base, d);
+      if (!a || !b || a.error || b.error || !b.iops) {
+        checks.push({ goal, depth: d, value: 'not run', met: undefined });
+        continue;
+      }
+      const r = a.iops / b.iops;
+      const spread = Math.max(a.spreadPct, b.spreadPct);
+      checks.push({
+        goal,
+        depth: d,
+        value: `${r.toFixed(2)}× (${fmtNum(a.iops)} vs ${fmtNum(b.iops)} IOPS)`,
+        met: r >= min,
+        note:
+          Math.abs(r - min) / min < spread / 100 ? `within the run's ±${Math.round(spread / 2)}% spread` : undefined,
+      });
+    }
+  };
+  ratioGoal('writeback sequential 1 MiB write ≥ 0.9× raw OPFS', 'seq-write', 'writeback/opfs', 'raw-opfs', 0.9);
+  ratioGoal(
+    'writeback random 4 KiB write ≥ 1.5× raw OPFS without flush',
+    'rand-write',
+    'writeback/opfs',
+    'raw-opfs',
+    1.5,
+  );
+  ratioGoal(
+    'writethrough random 4 KiB write ≥ 0.9× raw OPFS write+flush',
+    'rand-write',
+    'writethrough/opfs',
+    'raw-opfs+flush',
+    0.9,
+  );
+  const hot = find('rand-read-hot', 'writeback/opfs', 32);
+  checks.push({
+    goal: '4 KiB cached reads (writeback/opfs), 32 in flight ≥ 100k IOPS',
+    depth: 32,
+    value: hot && !hot.error ? `${fmtNum(hot.iops)} IOPS` : 'not run',
+    met: hot && !hot.error ? hot.iops >= 100_000 : undefined,
+  });
+  return checks;
+}
+
+// ------------------------------------------------------------- formatting
+
+export function fmtNum(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+
+function fmtMibps(x: number): string {
+  if (!Number.isFinite(x)) return '–';
+  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+/** Microseconds, as µs or ms. */
+export function fmtLat(us: number): string {
+  if (!Number.isFinite(us)) return '–';
+  if (us >= 10_000) return `${(us / 1000).toFixed(0)} ms`;
+  if (us >= 1000) return `${(us / 1000).toFixed(1)} ms`;
+  return `${us >= 10 ? us.toFixed(0) : us.toFixed(1)} µs`;
+}
+
+export function fmtBytes(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '–';
+  if (n >= 1024 * MiB) return `${(n / (1024 * MiB)).toFixed(n % (1024 * MiB) ? 1 : 0)} GiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(0)} KiB`;
+}
+
+const HEADER = ['target', 'QD', 'MiB/s', '±', 'IOPS', 'p50', 'p99', 'vs raw baseline'];
+
+function row(s: Summary): string[] {
+  if (s.error) return [s.target, String(s.depth), 'error', '', '', '', '', s.error.slice(0, 60)];
+  return [
+    s.target,
+    String(s.depth),
+    fmtMibps(s.mibps),
+    s.runs > 1 ? `${Math.round(s.spreadPct / 2)}%` : '',
+    fmtNum(s.iops),
+    fmtLat(s.p50),
+    fmtLat(s.p99),
+    s.ratio !== undefined ? `${s.ratio.toFixed(2)}× ${s.base}` : s.base ? `– (${s.base} not run)` : '',
+  ];
+}
+
+function textTable(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (rightAlign[i] ? (c ?? '').padStart(widths[i]) : (c ?? '').padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function mdTable(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `|${rightAlign.map((r) => (r ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+const ALIGN = [false, true, true, true, true, true, true, false];
+
+function rowsByWorkload(sums: Summary[]): { w: Workload; rows: string[][] }[] {
+  return WORKLOADS.map((w) => {
+    const mine = sums.filter((s) => s.workload === w.id);
+    const depths = [...new Set(mine.map((s) => s.depth))].sort((a, b) => a - b);
+    const rows: string[][] = [];
+    for (const d of depths) for (const s of mine.filter((x) => x.depth === d)) rows.push(row(s));
+    return { w, rows };
+  }).filter((x) => x.rows.length > 0);
+}
+
+export interface RunInfo {
+  date: string;
+  chromium: string;
+  machine: string;
+  config: string;
+  durationS: number;
+}
+
+function checksRows(checks: TargetCheck[]): string[][] {
+  return checks.map((c) => [
+    c.goal,
+    String(c.depth),
+    c.value,
+    c.met === undefined ? 'not run' : c.met ? 'met' : 'MISSED',
+    c.note ?? '',
+  ]);
+}
+
+function memoryRows(mem: MemoryRow[]): string[][] {
+  const heap = (h?: HeapSample) => (h ? `${fmtBytes(h.usedBytes)} + ${fmtBytes(h.backingStorageBytes)} buffers` : '–');
+  return mem.map((m) => [
+    m.backend,
+    fmtBytes(m.diskSize),
+    m.error ? `error: ${m.error.slice(0, 60)}` : `${fmtBytes(m.peakCachedBytes)} of ${fmtBytes(m.cacheCapacityBytes)}`,
+    heap(m.page.idle),
+    heap(m.page.loaded),
+    heap(m.diskWorker.idle),
+    heap(m.diskWorker.loaded),
+    m.uasm && 'bytes' in m.uasm ? fmtBytes(m.uasm.bytes) : '–',
+  ]);
+}
+
+const MEM_HEADER = [
+  'backend',
+  'disk',
+  'peak worker cache',
+  'page heap, idle',
+  'page heap, after',
+  'disk worker heap, idle',
+  'disk worker heap, after',
+  'UA-specific memory',
+];
+
+function prepareRows(targets: TargetRecord[]): string[][] {
+  return targets
+    .filter((t) => t.prepare && t.prepare.bytes > 0)
+    .map((t) => [t.id, fmtBytes(t.prepare?.bytes), fmtMibps(t.prepare?.mibps ?? Number.NaN)]);
+}
+
+function verifyLine(targets: TargetRecord[], sums: Summary[]): string {
+  const bad = targets.filter((t) => t.verify && !t.verify.ok).map((t) => `${t.id} (${t.verify?.firstBad})`);
+  const badReads = sums.filter((s) => s.badSectors > 0).map((s) => `${s.workload}/QD${s.depth}/${s.target}`);
+  const verified = targets.filter((t) => t.verify?.ok).length;
+  if (bad.length === 0 && badReads.length === 0) {
+    return `Verification: every sector read during the runs had the expected stamp, and the checksum of each target's whole region read back matched what was written (${verified} of ${targets.length} targets verified).`;
+  }
+  return `VERIFICATION FAILED: ${[...bad, ...badReads.map((b) => `bad sectors read in ${b}`)].join('; ')}`;
+}
+
+export function renderText(
+  info: RunInfo,
+  sums: Summary[],
+  checks: TargetCheck[],
+  mem: MemoryRow[],
+  targets: TargetRecord[],
+): string {
+  const parts: string[] = [];
+  parts.push(`webdisk benchmark — ${info.date} — Chromium ${info.chromium}`);
+  parts.push(`${info.machine}; ${info.config}; took ${info.durationS.toFixed(0)} s`);
+  for (const { w, rows } of rowsByWorkload(sums)) {
+    parts.push(`\n== ${w.id}: ${w.title} ==`);
+    parts.push(textTable(HEADER, rows, ALIGN));
+  }
+  const prep = prepareRows(targets);
+  if (prep.length) {
+    parts.push('\n== prepare: sequential 1 MiB writes into new storage, 4 in flight, then flush ==');
+    parts.push(textTable(['target', 'bytes', 'MiB/s'], prep, [false, true, true]));
+  }
+  if (mem.length) {
+    parts.push('\n== memory: writeback, random 4 KiB writes then reads (32 in flight) ==');
+    parts.push(textTable(MEM_HEADER, memoryRows(mem), [false, true, true, true, true, true, true, true]));
+  }
+  parts.push('\n== targets ==');
+  parts.push(
+    textTable(['target', 'QD', 'this run', 'result', ''], checksRows(checks), [false, true, false, false, false]),
+  );
+  parts.push(`\n${verifyLine(targets, sums)}`);
+  return parts.join('\n');
+}
+
+export function renderMarkdown(
+  info: RunInfo,
+  sums: Summary[],
+  checks: TargetCheck[],
+  mem: MemoryRow[],
+  targets: TargetRecord[],
+): string {
+  const parts: string[] = [];
+  parts.push('<!-- Generated by `npm run bench` (bench/run.ts); do not edit by hand. -->');
+  parts.push('## Benchmark results\n');
+  parts.push(
+    `Run ${info.date} in headless Chromium ${info.chromium} (persistent profile, so OPFS is on disk); ${info.machine}; ${info.config}; the whole run took ${info.durationS.toFixed(0)} s. ` +
+      'Figures vary 25–40% between runs on this machine: compare within one run. ' +
+      'MiB/s and IOPS are medians over the repeats, ± is half the range; p50/p99 are per-request latencies (median over repeats). ' +
+      'Write runs include their final flush in the elapsed time. The ratio compares IOPS with the raw baseline of the same storage and durability, measured in the same run ' +
+      '(writethrough/directsync write workloads are compared with raw OPFS write+flush). Library targets run in the page through the public API; raw baselines run in a worker with no library.\n',
+  );
+  parts.push('### Targets\n');
+  parts.push(
+    mdTable(['target', 'QD', 'this run', 'result', 'note'], checksRows(checks), [false, true, false, false, false]),
+  );
+  for (const { w, rows } of rowsByWorkload(sums)) {
+    parts.push(`\n### ${w.id}: ${w.title}\n`);
+    parts.push(mdTable(HEADER, rows, ALIGN));
+  }
+  const prep = prepareRows(targets);
+  if (prep.length) {
+    parts.push('\n### Prepare: sequential 1 MiB writes into new storage (4 in flight, then flush)\n');
+    parts.push(mdTable(['target', 'bytes', 'MiB/s'], prep, [false, true, true]));
+  }
+  if (mem.length) {
+    parts.push('\n### Memory\n');
+    parts.push(
+      'writeback mode, random 4 KiB writes then random 4 KiB reads, 32 in flight, over the first ' +
+        `${fmtBytes(mem[0]?.region)} of each disk. Heaps are CDP Runtime.getHeapUsage after a forced GC: JS heap + ArrayBuffer backing stores ` +
+        '(the worker cache lives in ArrayBuffers). UA-specific memory is performance.measureUserAgentSpecificMemory() for the whole page, which leaves ArrayBuffer backing stores out.\n',
+    );
+    parts.push(mdTable(MEM_HEADER, memoryRows(mem), [false, true, true, true, true, true, true, true]));
+  }
+  parts.push(`\n${verifyLine(targets, sums)}`);
+  return `${parts.join('\n')}\n`;
+}
