@@ -159,6 +159,36 @@ const bench = {
     return engine.verify(current.io, current.expect, regionOf(current.spec));
   },
 
+  /**
+   * The harness's own ceiling: the same lanes, stamps and latency records
+   * over an in-page memory copy behind a promise (no worker, no storage),
+   * on the hot-set random 4 KiB read workload. A library target well below
+   * this is not limited by the harness.
+   */
+  async ceiling(depth: number): Promise<RunResult> {
+    const index = WORKLOADS.findIndex((w) => w.id === 'rand-read-hot');
+    const w = WORKLOADS[index];
+    const region = Math.min(cfg.region, w.hotBytes ?? cfg.region);
+    const bytes = new Uint8Array(region);
+    const bufs: Uint8Array[] = [];
+    const io: AsyncIo = {
+      read(offset, length, lane) {
+        while (bufs.length <= lane) bufs.push(new Uint8Array(w.bs).fill(0));
+        const dst = bufs[lane].subarray(0, length);
+        dst.set(bytes.subarray(offset, offset + length));
+        return Promise.resolve(dst);
+      },
+      write(offset, data) {
+        bytes.set(data, offset);
+        return Promise.resolve();
+      },
+      flush: () => Promise.resolve(),
+    };
+    const expect = new Expectation(region);
+    await engine.prepare(io, expect, 1, region);
+    return engine.runAsync(io, w, depth, expect, runSeed(index, depth, 0), region);
+  },
+
   async stats(): Promise<DiskStats | undefined> {
     return current?.kind === 'lib' ? current.disk.stats() : undefined;
   },

@@ -248,6 +248,15 @@ export interface RunInfo {
   machine: string;
   config: string;
   durationS: number;
+  /** The harness's ceiling: hot-set 4 KiB random reads from page memory through the same machinery. */
+  ceiling: { depth: number; iops: number }[];
+}
+
+function ceilingLine(info: RunInfo): string {
+  const c = info.ceiling.map((x) => `${fmtNum(x.iops)} IOPS at QD${x.depth}`).join(', ');
+  return c
+    ? `Harness ceiling (4 KiB random reads from page memory through the same lanes, stamp checks and latency records, no worker): ${c}.`
+    : '';
 }
 
 function checksRows(checks: TargetCheck[]): string[][] {
@@ -270,8 +279,15 @@ function memoryRows(mem: MemoryRow[]): string[][] {
     heap(m.page.loaded),
     heap(m.diskWorker.idle),
     heap(m.diskWorker.loaded),
-    m.uasm && 'bytes' in m.uasm ? fmtBytes(m.uasm.bytes) : '–',
+    uasmDiskWorker(m),
   ]);
+}
+
+/** The disk worker's share of measureUserAgentSpecificMemory(). */
+function uasmDiskWorker(m: MemoryRow): string {
+  if (!m.uasm || !('bytes' in m.uasm)) return '–';
+  const entry = Object.entries(m.uasm.byScope).find(([k]) => k.includes('disk-worker'));
+  return entry ? fmtBytes(entry[1]) : '–';
 }
 
 const MEM_HEADER = [
@@ -282,7 +298,7 @@ const MEM_HEADER = [
   'page heap, after',
   'disk worker heap, idle',
   'disk worker heap, after',
-  'UA-specific memory',
+  'disk worker, UA-specific',
 ];
 
 function prepareRows(targets: TargetRecord[]): string[][] {
@@ -311,6 +327,11 @@ export function renderText(
   const parts: string[] = [];
   parts.push(`webdisk benchmark — ${info.date} — Chromium ${info.chromium}`);
   parts.push(`${info.machine}; ${info.config}; took ${info.durationS.toFixed(0)} s`);
+  parts.push(
+    'Medians over repeats (± = half the range). Write runs include the final flush. raw-opfs and memcopy are synchronous: at QD32 they are a FIFO with 32 outstanding (same throughput, latency includes the queue).',
+  );
+  const ceil = ceilingLine(info);
+  if (ceil) parts.push(ceil);
   for (const { w, rows } of rowsByWorkload(sums)) {
     parts.push(`\n== ${w.id}: ${w.title} ==`);
     parts.push(textTable(HEADER, rows, ALIGN));
@@ -347,8 +368,13 @@ export function renderMarkdown(
       'Figures vary 25–40% between runs on this machine: compare within one run. ' +
       'MiB/s and IOPS are medians over the repeats, ± is half the range; p50/p99 are per-request latencies (median over repeats). ' +
       'Write runs include their final flush in the elapsed time. The ratio compares IOPS with the raw baseline of the same storage and durability, measured in the same run ' +
-      '(writethrough/directsync write workloads are compared with raw OPFS write+flush). Library targets run in the page through the public API; raw baselines run in a worker with no library.\n',
+      '(writethrough/directsync write workloads are compared with raw OPFS write+flush). Library targets run in the page through the public API; raw baselines run in a worker with no library. ' +
+      'raw-opfs and memcopy are synchronous APIs: at QD32 they are modelled as a FIFO with 32 requests outstanding, so their throughput equals QD1 and their latency includes the wait in the queue. ' +
+      'Every write workload overwrites the prepared region in place; writing into a new OPFS file costs more (see Prepare). ' +
+      'Latencies come from performance.now(), which cross-origin isolated pages coarsen to 5 µs.\n',
   );
+  const ceil = ceilingLine(info);
+  if (ceil) parts.push(`${ceil}\n`);
   parts.push('### Targets\n');
   parts.push(
     mdTable(['target', 'QD', 'this run', 'result', 'note'], checksRows(checks), [false, true, false, false, false]),
@@ -366,8 +392,9 @@ export function renderMarkdown(
     parts.push('\n### Memory\n');
     parts.push(
       'writeback mode, random 4 KiB writes then random 4 KiB reads, 32 in flight, over the first ' +
-        `${fmtBytes(mem[0]?.region)} of each disk. Heaps are CDP Runtime.getHeapUsage after a forced GC: JS heap + ArrayBuffer backing stores ` +
-        '(the worker cache lives in ArrayBuffers). UA-specific memory is performance.measureUserAgentSpecificMemory() for the whole page, which leaves ArrayBuffer backing stores out.\n',
+        `${fmtBytes(mem[0]?.region)} of each disk (the 64 GiB disks are sparse: nothing past that is written). ` +
+        'Heaps are CDP Runtime.getHeapUsage after a forced GC, as JS heap + ArrayBuffer backing stores (the worker cache and the memory store live in ArrayBuffers); ' +
+        "the page's ~40 MiB of buffers are the benchmark's own reusable request buffers. The last column is the disk worker's share of performance.measureUserAgentSpecificMemory().\n",
     );
     parts.push(mdTable(MEM_HEADER, memoryRows(mem), [false, true, true, true, true, true, true, true]));
   }

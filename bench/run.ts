@@ -301,6 +301,11 @@ async function main(): Promise<number> {
     const env = await call(page, 'init', [o.cfg], 60_000);
     if (!env.crossOriginIsolated) console.warn('warning: the bench page is not crossOriginIsolated');
 
+    const ceiling: { depth: number; iops: number }[] = [];
+    for (const d of o.depths) {
+      const r = await call(page, 'ceiling', [d], o.cfg.timeMs + 60_000);
+      ceiling.push({ depth: d, iops: r.iops });
+    }
     const machine = `${cpus().length}× ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / GiB)} GiB RAM`;
     const configLine = `region ${fmtBytes(o.cfg.region)}, ${o.cfg.timeMs / 1000} s per run, ${o.repeats} repeats, depths ${o.depths.join('/')}`;
     console.error(`Chromium ${version}; ${machine}; ${configLine}; ${totalRuns} runs planned`);
@@ -429,6 +434,7 @@ async function main(): Promise<number> {
       machine,
       config: configLine,
       durationS,
+      ceiling,
     };
     console.log(renderText(info, sums, checks, memory, targets));
 
@@ -449,6 +455,7 @@ async function main(): Promise<number> {
       crossOriginIsolated: env.crossOriginIsolated,
       config: { ...o.cfg, repeats: o.repeats, depths: o.depths, filter: o.filter?.source ?? null },
       durationS,
+      harnessCeiling: ceiling,
       targets,
       summaries: sums,
       cases,
