@@ -32,10 +32,17 @@ const rawPending = new Map<number, (r: RawReply) => void>();
 /** Expectations of persistent library disks, by name: every mode reopens the same prepared disk. */
 const diskContent = new Map<string, Expectation>();
 
-type Current =
+type Open =
   | { kind: 'lib'; spec: Extract<TargetSpec, { kind: 'lib' }>; disk: Webdisk.Disk; io: AsyncIo; expect: Expectation }
   | { kind: 'raw'; spec: Extract<TargetSpec, { kind: 'raw' }> };
-let current: Current | undefined;
+/** Every open target by id: all stay open so each repeat can run them back to back. */
+const targets = new Map<string, Open>();
+
+function target(id: string): Open {
+  const t = targets.get(id);
+  if (!t) throw new Error(`target ${id} is not open`);
+  return t;
+}
 
 /** RawRequest without its id (Omit distributed over the union). */
 type RawCall = RawRequest extends infer R ? (R extends RawRequest ? Omit<R, 'id'> : never) : never;
@@ -99,10 +106,10 @@ const bench = {
   },
 
   async open(spec: TargetSpec): Promise<{ prepare: PrepareResult }> {
-    if (current) throw new Error(`target ${current.spec.id} is still open`);
+    if (targets.has(spec.id)) throw new Error(`target ${spec.id} is already open`);
     if (spec.kind === 'raw') {
       const r = await rawCall<{ prepare: PrepareResult }>({ op: 'open', target: spec.id });
-      current = { kind: 'raw', spec };
+      targets.set(spec.id, { kind: 'raw', spec });
       return r;
     }
     const disk = await webdisk.openDisk({
@@ -124,15 +131,15 @@ const bench = {
       }
       if (disk.backend !== 'memory') diskContent.set(spec.diskName, expect);
     }
-    current = { kind: 'lib', spec, disk, io, expect };
+    targets.set(spec.id, { kind: 'lib', spec, disk, io, expect });
     return { prepare };
   },
 
-  async run(workload: WorkloadId, depth: number, repeat: number): Promise<RunResult> {
-    if (!current) throw new Error('no target open');
-    if (current.kind === 'raw') return rawCall<RunResult>({ op: 'run', workload, depth, repeat });
+  async run(id: string, workload: WorkloadId, depth: number, repeat: number): Promise<RunResult> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<RunResult>({ op: 'run', target: t.spec.id, workload, depth, repeat });
     const index = WORKLOADS.findIndex((w) => w.id === workload);
-    const { disk, io, expect, spec } = current;
+    const { disk, io, expect, spec } = t;
     const before = await disk.stats();
     const r = await engine.runAsync(io, WORKLOADS[index], depth, expect, runSeed(index, depth, repeat), regionOf(spec));
     const after = await disk.stats();
@@ -146,17 +153,17 @@ const bench = {
   },
 
   /** Untimed: reads a workload's hot set once so a cache holds it. */
-  async warm(workload: WorkloadId): Promise<void> {
-    if (!current) throw new Error('no target open');
-    if (current.kind === 'raw') return rawCall<void>({ op: 'warm', workload });
+  async warm(id: string, workload: WorkloadId): Promise<void> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<void>({ op: 'warm', target: t.spec.id, workload });
     const w = WORKLOADS.find((x) => x.id === workload);
-    if (w?.hotBytes) await engine.readThrough(current.io, Math.min(w.hotBytes, regionOf(current.spec)));
+    if (w?.hotBytes) await engine.readThrough(t.io, Math.min(w.hotBytes, regionOf(t.spec)));
   },
 
-  async verify(): Promise<VerifyResult> {
-    if (!current) throw new Error('no target open');
-    if (current.kind === 'raw') return rawCall<VerifyResult>({ op: 'verify' });
-    return engine.verify(current.io, current.expect, regionOf(current.spec));
+  async verify(id: string): Promise<VerifyResult> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<VerifyResult>({ op: 'verify', target: t.spec.id });
+    return engine.verify(t.io, t.expect, regionOf(t.spec));
   },
 
   /**
@@ -189,16 +196,17 @@ const bench = {
     return engine.runAsync(io, w, depth, expect, runSeed(index, depth, 0), region);
   },
 
-  async stats(): Promise<DiskStats | undefined> {
-    return current?.kind === 'lib' ? current.disk.stats() : undefined;
+  async stats(id: string): Promise<DiskStats | undefined> {
+    const t = target(id);
+    return t.kind === 'lib' ? t.disk.stats() : undefined;
   },
 
-  async close(): Promise<{ stats?: DiskStats }> {
-    const c = current;
-    current = undefined;
+  async close(id: string): Promise<{ stats?: DiskStats }> {
+    const c = targets.get(id);
+    targets.delete(id);
     if (!c) return {};
     if (c.kind === 'raw') {
-      await rawCall<void>({ op: 'close' });
+      await rawCall<void>({ op: 'close', target: c.spec.id });
       return {};
     }
     const stats = await c.disk.stats();

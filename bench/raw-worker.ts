@@ -18,10 +18,10 @@ import { type AsyncIo, Engine, Expectation, MAX_BS, runSeed, type SyncIo, syncIo
 export type RawRequest =
   | { id: number; op: 'init'; cfg: BenchConfig }
   | { id: number; op: 'open'; target: RawId }
-  | { id: number; op: 'run'; workload: WorkloadId; depth: number; repeat: number }
-  | { id: number; op: 'warm'; workload: WorkloadId }
-  | { id: number; op: 'verify' }
-  | { id: number; op: 'close' };
+  | { id: number; op: 'run'; target: RawId; workload: WorkloadId; depth: number; repeat: number }
+  | { id: number; op: 'warm'; target: RawId; workload: WorkloadId }
+  | { id: number; op: 'verify'; target: RawId }
+  | { id: number; op: 'close'; target: RawId };
 
 export type RawReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
@@ -51,7 +51,14 @@ let engine: Engine;
 let opfs: (Storage & { handle: SyncAccessHandle }) | undefined;
 let idb: (Storage & { db: IDBPDatabase }) | undefined;
 let mem: (Storage & { bytes: Uint8Array }) | undefined;
-let current: { id: RawId; io: AsyncIo | SyncIo; storage: Storage } | undefined;
+/** Open targets: several can be open at once, sharing their storage. */
+const openTargets = new Map<RawId, { io: AsyncIo | SyncIo; storage: Storage }>();
+
+function target(id: RawId): { io: AsyncIo | SyncIo; storage: Storage } {
+  const t = openTargets.get(id);
+  if (!t) throw new Error(`raw target ${id} is not open`);
+  return t;
+}
 
 async function openOpfs(): Promise<NonNullable<typeof opfs>> {
   if (opfs) return opfs;
@@ -204,7 +211,7 @@ async function open(id: RawId): Promise<{ prepare: PrepareResult }> {
       break;
     }
   }
-  current = { id, io, storage };
+  openTargets.set(id, { io, storage });
   let prepare: PrepareResult = { bytes: 0, ms: 0, mibps: 0 };
   if (!storage.prepared) {
     const ms = await engine.prepare(prepIo, storage.expect);
@@ -224,27 +231,27 @@ async function handle(req: RawRequest): Promise<unknown> {
     case 'open':
       return open(req.target);
     case 'run': {
-      if (!current) throw new Error('no raw target open');
       const index = WORKLOADS.findIndex((w) => w.id === req.workload);
       const w = WORKLOADS[index];
       const seed = runSeed(index, req.depth, req.repeat);
-      const { io, storage } = current;
+      const { io, storage } = target(req.target);
       return 'sync' in io
         ? engine.runSync(io as SyncIo, w, req.depth, storage.expect, seed)
         : engine.runAsync(io as AsyncIo, w, req.depth, storage.expect, seed);
     }
     case 'warm': {
-      if (!current) throw new Error('no raw target open');
+      const { io } = target(req.target);
       const w = WORKLOADS.find((x) => x.id === req.workload);
-      if (w?.hotBytes) await engine.readThrough(current.io, Math.min(w.hotBytes, cfg.region));
+      if (w?.hotBytes) await engine.readThrough(io, Math.min(w.hotBytes, cfg.region));
       return undefined;
     }
-    case 'verify':
-      if (!current) throw new Error('no raw target open');
-      return engine.verify(current.io, current.storage.expect);
+    case 'verify': {
+      const { io, storage } = target(req.target);
+      return engine.verify(io, storage.expect);
+    }
     case 'close':
-      // Storage stays open and prepared for the next target on it.
-      current = undefined;
+      // The storage stays open and prepared for other targets on it.
+      openTargets.delete(req.target);
       return undefined;
   }
 }

@@ -26,7 +26,6 @@ import {
   KiB,
   MiB,
   RAW_BASELINES,
-  type RunResult,
   type TargetSpec,
   WORKLOADS,
   type Workload,
@@ -238,7 +237,8 @@ function libTarget(backend: (typeof BACKENDS)[number]['id'], mode: (typeof CACHE
     id: `${mode}/${backend}`,
     backend,
     mode,
-    diskName: `bench-${backend}`,
+    // A disk per mode: all targets stay open at once, and a disk opens once at a time.
+    diskName: `bench-${backend}-${mode}`,
     diskSize: region,
     prepare: true,
   } as const satisfies TargetSpec;
@@ -313,7 +313,11 @@ async function main(): Promise<number> {
     const cases: CaseResult[] = [];
     const targets: TargetRecord[] = [];
     const runTimeout = o.cfg.timeMs + 120_000;
-    let done = 0;
+
+    // Open (and prepare) every target first: all stay open, so each repeat
+    // runs the baselines and the library targets back to back and a ratio
+    // compares runs made seconds apart, not minutes.
+    const live: Planned[] = [];
     for (const p of planned) {
       const t = p.target;
       const rec: TargetRecord = {
@@ -323,52 +327,72 @@ async function main(): Promise<number> {
         ...(t.kind === 'lib' ? { backend: t.backend, mode: t.mode } : {}),
       };
       targets.push(rec);
-      let opened = false;
       try {
         const { prepare } = await call(page, 'open', [t], 600_000);
-        opened = true;
         rec.prepare = prepare;
+        live.push(p);
         if (prepare.bytes) console.error(`${t.id}: prepared ${fmtBytes(prepare.bytes)} at ${prepare.mibps} MiB/s`);
-        let warmed = '';
-        for (const { w, depth } of p.cases) {
-          const c: CaseResult = { workload: w.id, depth, target: t.id, runs: [] };
-          cases.push(c);
-          try {
-            if (w.hotBytes && warmed !== w.id) {
-              await call(page, 'warm', [w.id], 300_000);
-              warmed = w.id;
-            }
-            for (let r = 0; r < o.repeats; r++) {
-              const res: RunResult = await call(page, 'run', [w.id, depth, r], runTimeout);
-              c.runs.push(res);
-              done++;
-            }
-            const last = c.runs.at(-1);
-            console.error(
-              `[${done}/${totalRuns}] ${w.id} QD${depth} ${t.id}: ${c.runs.map((x) => x.iops).join('/')} IOPS` +
-                (last?.badSectors ? ` BAD SECTORS ${last.badSectors}` : ''),
-            );
-          } catch (err) {
-            c.error = String(err instanceof Error ? err.message : err);
-            console.error(`[${done}/${totalRuns}] ${w.id} QD${depth} ${t.id}: ERROR ${c.error}`);
-            if (c.error.includes('no answer')) throw err;
-          }
-        }
-        rec.verify = await call(page, 'verify', [], 600_000);
-        if (!rec.verify.ok) console.error(`${t.id}: VERIFY FAILED ${rec.verify.firstBad}`);
       } catch (err) {
-        rec.error = String(err instanceof Error ? err.message : err);
+        rec.error = `open: ${String(err instanceof Error ? err.message : err)}`;
         console.error(`${t.id}: ERROR ${rec.error}`);
         if (rec.error.includes('no answer')) throw err;
-      } finally {
-        if (opened) {
-          const closed = await call(page, 'close', [], 300_000).catch((err: unknown) => {
-            rec.error ??= `close: ${String(err)}`;
-            return {};
+      }
+    }
+    const record = (id: string) => targets.find((r) => r.id === id) as TargetRecord;
+
+    let done = 0;
+    for (const w of WORKLOADS) {
+      const onW = live.filter((p) => p.cases.some((c) => c.w.id === w.id));
+      if (w.hotBytes) {
+        for (const p of onW) {
+          await call(page, 'warm', [p.target.id, w.id], 300_000).catch((err: unknown) => {
+            record(p.target.id).error ??= `warm: ${String(err)}`;
           });
-          if ('stats' in closed && closed.stats) rec.closeStats = { ...closed.stats };
         }
       }
+      for (const depth of o.depths) {
+        const here = onW.filter((p) => p.cases.some((c) => c.w.id === w.id && c.depth === depth));
+        const mine = here.map((p) => {
+          const c: CaseResult = { workload: w.id, depth, target: p.target.id, runs: [] };
+          cases.push(c);
+          return c;
+        });
+        for (let r = 0; r < o.repeats; r++) {
+          for (const c of mine) {
+            if (c.error) continue;
+            try {
+              c.runs.push(await call(page, 'run', [c.target, w.id, depth, r], runTimeout));
+              done++;
+            } catch (err) {
+              c.error = String(err instanceof Error ? err.message : err);
+              if (c.error.includes('no answer')) throw err;
+            }
+          }
+        }
+        for (const c of mine) {
+          const bad = c.runs.reduce((n, x) => n + x.badSectors, 0);
+          console.error(
+            `[${done}/${totalRuns}] ${w.id} QD${depth} ${c.target}: ` +
+              (c.error ? `ERROR ${c.error}` : `${c.runs.map((x) => x.iops).join('/')} IOPS`) +
+              (bad ? ` BAD SECTORS ${bad}` : ''),
+          );
+        }
+      }
+    }
+
+    for (const p of live) {
+      const rec = record(p.target.id);
+      try {
+        rec.verify = await call(page, 'verify', [p.target.id], 600_000);
+        if (!rec.verify.ok) console.error(`${p.target.id}: VERIFY FAILED ${rec.verify.firstBad}`);
+      } catch (err) {
+        rec.error ??= `verify: ${String(err instanceof Error ? err.message : err)}`;
+      }
+      const closed = await call(page, 'close', [p.target.id], 300_000).catch((err: unknown) => {
+        rec.error ??= `close: ${String(err)}`;
+        return {};
+      });
+      if ('stats' in closed && closed.stats) rec.closeStats = { ...closed.stats };
     }
 
     // Memory: a small and a 64 GiB disk per backend, writeback, workloads over the first region bytes.
@@ -380,7 +404,7 @@ async function main(): Promise<number> {
         for (const size of [16 * MiB, 64 * GiB]) {
           const spec: TargetSpec = {
             kind: 'lib',
-            id: `writeback/${b.id}`,
+            id: `memory-${b.id}-${size}`,
             backend: b.id,
             mode: 'writeback',
             diskName: `bench-mem-${b.id}-${size}`,
@@ -399,13 +423,14 @@ async function main(): Promise<number> {
           try {
             await call(page, 'open', [spec], 120_000);
             opened = true;
+            const id = spec.id;
             row.page.idle = await heaps.page();
             row.diskWorker.idle = await heaps.worker('disk-worker');
-            await call(page, 'run', [randWrite.id, 32, 0], runTimeout);
-            await call(page, 'run', [randRead.id, 32, 0], runTimeout);
-            const v = await call(page, 'verify', [], 600_000);
+            await call(page, 'run', [id, randWrite.id, 32, 0], runTimeout);
+            await call(page, 'run', [id, randRead.id, 32, 0], runTimeout);
+            const v = await call(page, 'verify', [id], 600_000);
             if (!v.ok) row.error = `verify failed: ${v.firstBad}`;
-            const s = await call(page, 'stats', [], 60_000);
+            const s = await call(page, 'stats', [id], 60_000);
             row.peakCachedBytes = s?.peakCachedBytes;
             row.cacheCapacityBytes = s?.cacheCapacityBytes;
             row.page.loaded = await heaps.page();
@@ -418,7 +443,7 @@ async function main(): Promise<number> {
             row.error = String(err instanceof Error ? err.message : err);
             console.error(`memory ${b.id} ${fmtBytes(size)}: ERROR ${row.error}`);
           } finally {
-            if (opened) await call(page, 'close', [], 300_000).catch(() => undefined);
+            if (opened) await call(page, 'close', [spec.id], 300_000).catch(() => undefined);
           }
         }
       }
