@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -276,6 +276,7 @@ function plan(o: ReturnType<typeof options>): Planned[] {
 async function main(): Promise<number> {
   const o = options();
   const started = Date.now();
+  const loadStart = loadavg()[0];
   const planned = plan(o);
   const totalRuns = planned.reduce((n, p) => n + p.cases.length, 0) * o.repeats;
   const server = await startServer(o.port);
@@ -450,6 +451,7 @@ async function main(): Promise<number> {
     }
 
     const durationS = (Date.now() - started) / 1000;
+    const load = { start: loadStart, end: loadavg()[0], cpus: cpus().length };
     const sums = summarize(cases);
     const checks = checkTargets(sums, o.depths);
     const date = new Date().toISOString();
@@ -460,6 +462,7 @@ async function main(): Promise<number> {
       config: configLine,
       durationS,
       ceiling,
+      load,
     };
     console.log(renderText(info, sums, checks, memory, targets));
 
@@ -481,6 +484,7 @@ async function main(): Promise<number> {
       config: { ...o.cfg, repeats: o.repeats, depths: o.depths, filter: o.filter?.source ?? null },
       durationS,
       harnessCeiling: ceiling,
+      loadAverage1m: load,
       targets,
       summaries: sums,
       cases,
