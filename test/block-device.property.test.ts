@@ -59,11 +59,12 @@ describe('block device against a Uint8Array model', () => {
         fc.integer({ min: 1, max: 12 }),
         fc.array(opArb, { minLength: 1, maxLength: 80 }),
         fc.boolean(),
-        async (startMode, blockSize, cacheBlocks, ops, pipelined) => {
+        fc.constantFrom(1024, 4096, 1 << 20),
+        async (startMode, blockSize, cacheBlocks, ops, pipelined, bypassBytes) => {
           const b = newBacking();
           const cacheSize = cacheBlocks * blockSize;
           let mode = startMode;
-          let d = await openOn(b, { size: DISK, blockSize, cacheSize, cache: mode });
+          let d = await openOn(b, { size: DISK, blockSize, cacheSize, cache: mode, bypassBytes });
           const model = new Uint8Array(DISK);
           /** The store's content as it must be after a process crash, for modes without a write cache. */
           const pending: Promise<void>[] = [];
@@ -114,7 +115,7 @@ describe('block device against a Uint8Array model', () => {
               case 'reopen':
                 await settle();
                 await d.close();
-                d = await openOn(b, { cacheSize, cache: mode });
+                d = await openOn(b, { cacheSize, cache: mode, bypassBytes });
                 if (d.uncleanShutdown) throw new Error('clean close reported unclean');
                 break;
               case 'crash': {
@@ -122,7 +123,7 @@ describe('block device against a Uint8Array model', () => {
                 await settle();
                 const hadWriteCache = CACHE_POLICY[mode].writeCache;
                 const dirty = (await d.stats()).dirtyBytes;
-                d = await openOn(b, { cacheSize, cache: mode });
+                d = await openOn(b, { cacheSize, cache: mode, bypassBytes });
                 if (!d.uncleanShutdown) throw new Error('crash not reported as unclean');
                 if (!hadWriteCache || dirty === 0) {
                   // Nothing was only in the worker cache: nothing may be lost.

@@ -53,14 +53,20 @@ interface Outcome {
 }
 
 /** One random workload on a power-loss store, a crash after `crashAfter` turns, reopen, check. */
-async function crashRound(mode: CacheMode, seed: number, deviceCache: number, crashAfter: number): Promise<Outcome> {
+async function crashRound(
+  mode: CacheMode,
+  seed: number,
+  deviceCache: number,
+  crashAfter: number,
+  bypassBytes = 16 * 1024,
+): Promise<Outcome> {
   const hardware = { data: new MemoryStore(), meta: new MemoryStore() };
   // Switched off both above the simulator (the device stops) and below it
   // (an in-progress destage stops): as terminating the worker does.
   const power = { off: false };
   const data = new KillSwitch(new PowerLossStore(new KillSwitch(hardware.data, power), deviceCache), power);
   const meta = new KillSwitch(hardware.meta, power);
-  const d = await BlockDevice.open({ data, meta, size: DISK, cache: mode, cacheSize: 32 * 1024 });
+  const d = await BlockDevice.open({ data, meta, size: DISK, cache: mode, cacheSize: 32 * 1024, bypassBytes });
   const log = new WorkloadLog(mode);
   const rnd = prng(seed);
   const pick = (n: number) => Math.floor(rnd() * n);
@@ -165,8 +171,9 @@ describe('power-loss simulator and the oracle', () => {
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
         fc.constantFrom(16 * 1024, 64 * 1024, 1024 * 1024),
         fc.integer({ min: 0, max: 400 }),
-        async (mode, seed, deviceCache, crashAfter) => {
-          const o = await crashRound(mode, seed, deviceCache, crashAfter);
+        fc.constantFrom(8 * 1024, 1 << 20),
+        async (mode, seed, deviceCache, crashAfter, bypass) => {
+          const o = await crashRound(mode, seed, deviceCache, crashAfter, bypass);
           if (o.violations > 0) {
             throw new Error(
               `${o.violations} violations in ${mode} (seed ${seed}): ${o.details.slice(0, 3).join('; ')}`,

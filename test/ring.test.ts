@@ -5,6 +5,7 @@ import { BlockDevice } from '../src/core/block-device';
 import type { DiskStats } from '../src/core/types';
 import type { Request } from '../src/protocol/messages';
 import { MemoryStore } from '../src/stores/memory-store';
+import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
 import { pattern, rejectsWith, sameBytes } from './helpers';
 
@@ -12,24 +13,7 @@ import { pattern, rejectsWith, sameBytes } from './helpers';
 async function ringDisk(size: number, arena: number) {
   const dev = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size, cacheSize: 16 * 1024 });
   const client = new RingTransport(arena);
-  const server = new RingServer(client.sab, (req, data) => {
-    switch (req.op) {
-      case 'read':
-        return dev.readInto(req.offset, data);
-      case 'write':
-        return dev.write(req.offset, data, { fua: req.fua });
-      case 'flush':
-        return dev.flush();
-      case 'discard':
-        return dev.discard(req.offset, req.length);
-      case 'setCacheMode':
-        return dev.setCacheMode(req.mode);
-      case 'stats':
-        return dev.stats();
-      case 'close':
-        return dev.close();
-    }
-  });
+  const server = new RingServer(client.sab, (req, data) => execute(dev, req, data));
   void server.run();
   const call = (r: Request, data?: Uint8Array) => client.call(r, data);
   return {

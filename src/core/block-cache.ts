@@ -12,6 +12,8 @@ export class BlockCache {
   readonly capacity: number;
   private readonly slotsPerSegment: number;
   private readonly segments: Uint8Array[] = [];
+  /** One view per slot, made once: a subarray per access is garbage on the hot path. */
+  private readonly views: Uint8Array[] = [];
   /** block index -> slot. Map order is LRU order: first = least recent. */
   private readonly slots = new Map<number, number>();
   /** Dirty block indexes in the order they first became dirty. */
@@ -125,6 +127,8 @@ export class BlockCache {
   }
 
   private view(slot: number): Uint8Array {
+    const made = this.views[slot];
+    if (made) return made;
     const seg = Math.floor(slot / this.slotsPerSegment);
     let segment = this.segments[seg];
     if (!segment) {
@@ -133,6 +137,8 @@ export class BlockCache {
       this.segments[seg] = segment;
     }
     const start = (slot % this.slotsPerSegment) * this.blockSize;
-    return segment.subarray(start, start + this.blockSize);
+    const view = segment.subarray(start, start + this.blockSize);
+    this.views[slot] = view;
+    return view;
   }
 }

@@ -18,6 +18,14 @@ export const DEFAULT_BLOCK_SIZE = 4096;
 export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
 /** Largest single store write when writing back a contiguous dirty run. */
 const MAX_RUN_BYTES = 1024 * 1024;
+/**
+ * Reads and writes at least this large go around the worker cache: a
+ * write straight to the store (never less durable than a cached one), a
+ * read straight from it with newer cached blocks laid on top. Streaming
+ * I/O then costs one copy instead of three and does not flush the cache
+ * of everything useful.
+ */
+export const BYPASS_BYTES = 256 * 1024;
 /** Zero-fill chunk for discard: a multiple of every block size (the largest is 1 MiB). */
 const ZERO_CHUNK = 1024 * 1024;
 
@@ -31,6 +39,8 @@ export interface DeviceOptions {
   blockSize?: number;
   cacheSize?: number;
   cache?: CacheMode;
+  /** Requests at least this large go around the cache (default BYPASS_BYTES; tests lower it). */
+  bypassBytes?: number;
 }
 
 /**
@@ -54,6 +64,7 @@ export class BlockDevice {
   private readonly metaStore: BlockStore;
   private meta: DiskMeta;
   private readonly counters: DiskStats = emptyStats();
+  private readonly bypassBytes: number;
   /** A store write happened since the last store sync. */
   private unsynced = false;
   private closed = false;
@@ -70,7 +81,9 @@ export class BlockDevice {
     cacheSize: number;
     mode: CacheMode;
     unclean: boolean;
+    bypassBytes: number;
   }) {
+    this.bypassBytes = opts.bypassBytes;
     this.data = opts.data;
     this.metaStore = opts.meta;
     this.meta = opts.diskMeta;
@@ -123,6 +136,7 @@ export class BlockDevice {
       cacheSize,
       mode,
       unclean: existing ? !existing.clean : false,
+      bypassBytes: opts.bypassBytes ?? BYPASS_BYTES,
     });
   }
 
@@ -248,6 +262,14 @@ export class BlockDevice {
     }
     const bs = this.blockSize;
     const last = Math.floor((offset + dst.length - 1) / bs);
+    if (dst.length >= this.bypassBytes) {
+      await this.storeRead(offset, dst);
+      const cached = this.cache.cachedIn(Math.floor(offset / bs), last);
+      for (const b of cached) copyBlockPart(this.cache.peek(b) as Uint8Array, b * bs, offset, dst);
+      this.counters.cacheHits += cached.length;
+      this.counters.cacheMisses += last - Math.floor(offset / bs) + 1 - cached.length;
+      return;
+    }
     const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
     let b = Math.floor(offset / bs);
     while (b <= last) {
@@ -281,7 +303,7 @@ export class BlockDevice {
         const b = start + i;
         const bytes = buf.subarray(i * bs, (i + 1) * bs);
         copyBlockPart(bytes, b * bs, offset, dst);
-        await this.makeRoom();
+        if (this.cache.full) await this.makeRoom();
         this.cache.insert(b).set(bytes);
       }
     }
@@ -294,7 +316,8 @@ export class BlockDevice {
     if (data.length === 0) return;
     const p = this.policy;
     if (p.writeCache) {
-      await this.writeToCache(offset, data);
+      if (data.length >= this.bypassBytes) await this.writeAround(offset, data);
+      else await this.writeToCache(offset, data);
       if (fua) {
         if (p.syncOnFlush) {
           await this.writeBackRange(offset, data.length);
@@ -310,6 +333,26 @@ export class BlockDevice {
     if (p.syncEachWrite || fua) await this.syncIfNeeded();
   }
 
+  /**
+   * A large write in a write-cache mode: the whole blocks go straight to
+   * the store, then their cached copies (now stale) are dropped; partial
+   * edge blocks go through the cache. The store write comes first, so a
+   * failure (quota) leaves every cached, acknowledged block in place.
+   */
+  private async writeAround(offset: number, data: Uint8Array): Promise<void> {
+    const bs = this.blockSize;
+    const end = offset + data.length;
+    const first = Math.ceil(offset / bs);
+    const stop = Math.floor(end / bs); // whole blocks: [first, stop)
+    if (stop <= first) return this.writeToCache(offset, data);
+    const headEnd = first * bs;
+    const tailStart = stop * bs;
+    await this.storeWrite(headEnd, data.subarray(headEnd - offset, tailStart - offset));
+    for (const b of this.cache.cachedIn(first, stop - 1)) this.cache.remove(b);
+    if (headEnd > offset) await this.writeToCache(offset, data.subarray(0, headEnd - offset));
+    if (end > tailStart) await this.writeToCache(tailStart, data.subarray(tailStart - offset));
+  }
+
   /** Copies data into cache blocks (read-modify-write for partial blocks not cached) and marks them dirty. */
   private async writeToCache(offset: number, data: Uint8Array): Promise<void> {
     const bs = this.blockSize;
@@ -320,7 +363,7 @@ export class BlockDevice {
       const blockStart = b * bs;
       let slot = this.cache.get(b);
       if (!slot) {
-        await this.makeRoom();
+        if (this.cache.full) await this.makeRoom();
         slot = this.cache.insert(b);
         const whole = offset <= blockStart && end >= blockStart + bs;
         if (!whole) {

@@ -15,41 +15,42 @@ export class MemoryStore implements BlockStore {
   closed = false;
 
   read(offset: number, dst: Uint8Array): void {
-    let done = 0;
-    while (done < dst.length) {
+    this.eachChunk(offset, dst.length, (index, within, done, n) => {
       const pos = offset + done;
-      const index = Math.floor(pos / CHUNK);
-      const within = pos - index * CHUNK;
-      const n = Math.min(CHUNK - within, dst.length - done);
       const chunk = pos < this.length ? this.chunks.get(index) : undefined;
-      if (chunk) {
-        // Bytes past the logical end read as zeros even inside a chunk.
-        const valid = Math.max(0, Math.min(n, this.length - pos));
-        dst.set(chunk.subarray(within, within + valid), done);
-        if (valid < n) dst.fill(0, done + valid, done + n);
-      } else {
-        dst.fill(0, done, done + n);
-      }
-      done += n;
-    }
+      // Bytes past the logical end read as zeros even inside a chunk.
+      const valid = chunk ? Math.max(0, Math.min(n, this.length - pos)) : 0;
+      if (chunk) dst.set(chunk.subarray(within, within + valid), done);
+      if (valid < n) dst.fill(0, done + valid, done + n);
+    });
   }
 
   write(offset: number, src: Uint8Array): void {
-    let done = 0;
-    while (done < src.length) {
-      const pos = offset + done;
-      const index = Math.floor(pos / CHUNK);
-      const within = pos - index * CHUNK;
-      const n = Math.min(CHUNK - within, src.length - done);
+    this.eachChunk(offset, src.length, (index, within, done, n) => {
       let chunk = this.chunks.get(index);
       if (!chunk) {
         chunk = new Uint8Array(CHUNK);
         this.chunks.set(index, chunk);
       }
       chunk.set(src.subarray(done, done + n), within);
+    });
+    this.length = Math.max(this.length, offset + src.length);
+  }
+
+  /** Calls fn for each chunk piece of [offset, offset + length). */
+  private eachChunk(
+    offset: number,
+    length: number,
+    fn: (index: number, within: number, done: number, n: number) => void,
+  ): void {
+    for (let done = 0; done < length; ) {
+      const pos = offset + done;
+      const index = Math.floor(pos / CHUNK);
+      const within = pos - index * CHUNK;
+      const n = Math.min(CHUNK - within, length - done);
+      fn(index, within, done, n);
       done += n;
     }
-    this.length = Math.max(this.length, offset + src.length);
   }
 
   sync(): void {

@@ -10,6 +10,7 @@ import type { DiskStats } from '../core/types';
 import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
 import { PowerLossStore } from '../stores/power-loss-store';
 import { PowerSwitchStore } from '../stores/power-switch';
+import { execute } from './execute';
 import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
 import { RingServer } from './ring-server';
 
@@ -79,31 +80,15 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer, powerSwitch?: Share
   }
 }
 
-/**
- * One request against the device. `data`: the bytes of a write; for a
- * read, where to put the result (without it, a new buffer is returned).
- */
+/** Executes a request; a completed close also gives up the lock and the ring. */
 function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<unknown> {
-  switch (req.op) {
-    case 'read':
-      return data ? dev.readInto(req.offset, data) : dev.read(req.offset, req.length);
-    case 'write':
-      return dev.write(req.offset, data ?? new Uint8Array(0), { fua: req.fua });
-    case 'flush':
-      return dev.flush();
-    case 'discard':
-      return dev.discard(req.offset, req.length);
-    case 'setCacheMode':
-      return dev.setCacheMode(req.mode);
-    case 'stats':
-      return dev.stats();
-    case 'close':
-      return dev.close().then(() => {
-        releaseLock?.();
-        releaseLock = undefined;
-        ring?.stop();
-      });
-  }
+  const done = execute(dev, req, data);
+  if (req.op !== 'close') return done;
+  return done.then(() => {
+    releaseLock?.();
+    releaseLock = undefined;
+    ring?.stop();
+  });
 }
 
 async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Promise<void> {

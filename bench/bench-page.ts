@@ -1,0 +1,255 @@
+/**
+ * The benchmark page: runs the library targets here, in the page, through
+ * the public API of the built library (`/dist/webdisk.js`, loaded at run
+ * time, not bundled), and forwards the raw baselines to bench/raw-worker.ts.
+ * The driver (bench/run.ts) calls `window.bench.*` once per step.
+ */
+import type * as Webdisk from '../src/index';
+import {
+  type BenchConfig,
+  type PrepareResult,
+  type RunResult,
+  type TargetSpec,
+  type VerifyResult,
+  WORKLOADS,
+  type WorkloadId,
+} from './config';
+import { type AsyncIo, Engine, Expectation, runSeed } from './engine';
+import type { RawReply, RawRequest } from './raw-worker';
+
+type DiskStats = Webdisk.DiskStats;
+
+/** Not a module specifier the bundler should resolve: the page loads the built library as is. */
+const LIB_URL = '/dist/webdisk.js';
+
+let webdisk: typeof Webdisk;
+let cfg: BenchConfig;
+let engine: Engine;
+let raw: Worker;
+let rawSeq = 1;
+const rawPending = new Map<number, (r: RawReply) => void>();
+
+/** Expectations of persistent library disks, by name: every mode reopens the same prepared disk. */
+const diskContent = new Map<string, Expectation>();
+
+type Open =
+  | { kind: 'lib'; spec: Extract<TargetSpec, { kind: 'lib' }>; disk: Webdisk.Disk; io: AsyncIo; expect: Expectation }
+  | { kind: 'raw'; spec: Extract<TargetSpec, { kind: 'raw' }> };
+/** Every open target by id: all stay open so each repeat can run them back to back. */
+const targets = new Map<string, Open>();
+
+function target(id: string): Open {
+  const t = targets.get(id);
+  if (!t) throw new Error(`target ${id} is not open`);
+  return t;
+}
+
+/** RawRequest without its id (Omit distributed over the union). */
+type RawCall = RawRequest extends infer R ? (R extends RawRequest ? Omit<R, 'id'> : never) : never;
+
+function rawCall<T>(req: RawCall): Promise<T> {
+  const id = rawSeq++;
+  return new Promise<T>((resolve, reject) => {
+    rawPending.set(id, (r) => (r.ok ? resolve(r.value as T) : reject(new Error(r.error))));
+    raw.postMessage({ ...req, id });
+  });
+}
+
+function libIo(disk: Webdisk.Disk): AsyncIo {
+  // Each lane reads into its own reused buffer, as the raw baselines do and
+  // as an emulator does with its sector buffer: readInto, no allocation.
+  const laneBufs: Uint8Array[] = [];
+  const laneBuf = (lane: number, length: number) => {
+    let b = laneBufs[lane];
+    if (!b || b.length < length) {
+      b = new Uint8Array(Math.max(length, 1 << 20));
+      laneBufs[lane] = b;
+    }
+    return b.subarray(0, length);
+  };
+  return {
+    read: (offset, length, lane) => disk.readInto(offset, laneBuf(lane, length)),
+    write: (offset, data) => disk.write(offset, data),
+    flush: () => disk.flush(),
+  };
+}
+
+/** The region a library target's workloads address: the bench region, or the whole disk if smaller. */
+function regionOf(spec: Extract<TargetSpec, { kind: 'lib' }>): number {
+  return Math.min(cfg.region, spec.diskSize);
+}
+
+const STAT_DELTAS: (keyof DiskStats)[] = [
+  'reads',
+  'writes',
+  'flushes',
+  'storeReads',
+  'storeWrites',
+  'storeBytesWritten',
+  'storeSyncs',
+  'cacheHits',
+  'cacheMisses',
+];
+
+const bench = {
+  async init(config: BenchConfig) {
+    cfg = config;
+    webdisk = (await import(/* @vite-ignore */ LIB_URL)) as typeof Webdisk;
+    engine = new Engine(cfg);
+    engine.warm(32);
+    raw = new Worker(new URL('./raw-worker.ts', import.meta.url), { type: 'module', name: 'webdisk-bench-raw' });
+    raw.onmessage = (ev: MessageEvent<RawReply>) => {
+      const done = rawPending.get(ev.data.id);
+      rawPending.delete(ev.data.id);
+      done?.(ev.data);
+    };
+    raw.onerror = (ev) => {
+      for (const done of rawPending.values()) done({ id: 0, ok: false, error: `raw worker error: ${ev.message}` });
+      rawPending.clear();
+    };
+    const w = await rawCall<{ crossOriginIsolated: boolean }>({ op: 'init', cfg });
+    return {
+      userAgent: navigator.userAgent,
+      hardwareConcurrency: navigator.hardwareConcurrency,
+      crossOriginIsolated,
+      workerCrossOriginIsolated: w.crossOriginIsolated,
+    };
+  },
+
+  async open(spec: TargetSpec): Promise<{ prepare: PrepareResult }> {
+    if (targets.has(spec.id)) throw new Error(`target ${spec.id} is already open`);
+    if (spec.kind === 'raw') {
+      const r = await rawCall<{ prepare: PrepareResult }>({ op: 'open', target: spec.id });
+      targets.set(spec.id, { kind: 'raw', spec });
+      return r;
+    }
+    const disk = await webdisk.openDisk({
+      name: spec.diskName,
+      size: spec.diskSize,
+      cache: spec.mode,
+      backend: spec.backend,
+    });
+    const io = libIo(disk);
+    // A memory disk starts empty at every open; an OPFS disk keeps what the last mode left.
+    let expect = disk.backend === 'memory' ? undefined : diskContent.get(spec.diskName);
+    let prepare: PrepareResult = { bytes: 0, ms: 0, mibps: 0 };
+    if (!expect) {
+      expect = new Expectation(regionOf(spec));
+      if (spec.prepare) {
+        const region = regionOf(spec);
+        const ms = await engine.prepare(io, expect, 4, region);
+        prepare = { bytes: region, ms: Math.round(ms), mibps: Math.round((region / 1048576 / (ms / 1000)) * 10) / 10 };
+      }
+      if (disk.backend !== 'memory') diskContent.set(spec.diskName, expect);
+    }
+    targets.set(spec.id, { kind: 'lib', spec, disk, io, expect });
+    return { prepare };
+  },
+
+  async run(id: string, workload: WorkloadId, depth: number, repeat: number): Promise<RunResult> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<RunResult>({ op: 'run', target: t.spec.id, workload, depth, repeat });
+    const index = WORKLOADS.findIndex((w) => w.id === workload);
+    const { disk, io, expect, spec } = t;
+    const before = await disk.stats();
+    const r = await engine.runAsync(io, WORKLOADS[index], depth, expect, runSeed(index, depth, repeat), regionOf(spec));
+    const after = await disk.stats();
+    const stats: Record<string, number> = {};
+    for (const k of STAT_DELTAS) stats[k] = after[k] - before[k];
+    stats.dirtyBytesAfter = after.dirtyBytes;
+    stats.cachedBytesAfter = after.cachedBytes;
+    stats.peakCachedBytes = after.peakCachedBytes;
+    r.stats = stats;
+    return r;
+  },
+
+  /** Untimed: reads a workload's hot set once so a cache holds it. */
+  async warm(id: string, workload: WorkloadId): Promise<void> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<void>({ op: 'warm', target: t.spec.id, workload });
+    const w = WORKLOADS.find((x) => x.id === workload);
+    if (w?.hotBytes) await engine.readThrough(t.io, Math.min(w.hotBytes, regionOf(t.spec)));
+  },
+
+  async verify(id: string): Promise<VerifyResult> {
+    const t = target(id);
+    if (t.kind === 'raw') return rawCall<VerifyResult>({ op: 'verify', target: t.spec.id });
+    return engine.verify(t.io, t.expect, regionOf(t.spec));
+  },
+
+  /**
+   * The harness's own ceiling: the same lanes, stamps and latency records
+   * over an in-page memory copy behind a promise (no worker, no storage),
+   * on the hot-set random 4 KiB read workload. A library target well below
+   * this is not limited by the harness.
+   */
+  async ceiling(depth: number): Promise<RunResult> {
+    const index = WORKLOADS.findIndex((w) => w.id === 'rand-read-hot');
+    const w = WORKLOADS[index];
+    const region = Math.min(cfg.region, w.hotBytes ?? cfg.region);
+    const bytes = new Uint8Array(region);
+    const bufs: Uint8Array[] = [];
+    const io: AsyncIo = {
+      read(offset, length, lane) {
+        while (bufs.length <= lane) bufs.push(new Uint8Array(w.bs).fill(0));
+        const dst = bufs[lane].subarray(0, length);
+        dst.set(bytes.subarray(offset, offset + length));
+        return Promise.resolve(dst);
+      },
+      write(offset, data) {
+        bytes.set(data, offset);
+        return Promise.resolve();
+      },
+      flush: () => Promise.resolve(),
+    };
+    const expect = new Expectation(region);
+    await engine.prepare(io, expect, 1, region);
+    return engine.runAsync(io, w, depth, expect, runSeed(index, depth, 0), region);
+  },
+
+  async stats(id: string): Promise<DiskStats | undefined> {
+    const t = target(id);
+    return t.kind === 'lib' ? t.disk.stats() : undefined;
+  },
+
+  async close(id: string): Promise<{ stats?: DiskStats }> {
+    const c = targets.get(id);
+    targets.delete(id);
+    if (!c) return {};
+    if (c.kind === 'raw') {
+      await rawCall<void>({ op: 'close', target: c.spec.id });
+      return {};
+    }
+    const stats = await c.disk.stats();
+    await c.disk.close();
+    return { stats };
+  },
+
+  /** performance.measureUserAgentSpecificMemory() (needs crossOriginIsolated), summarised by scope. */
+  async measureMemory(): Promise<{ bytes: number; byScope: Record<string, number> } | { error: string }> {
+    const p = performance as Performance & {
+      measureUserAgentSpecificMemory?: () => Promise<{
+        bytes: number;
+        breakdown: { bytes: number; attribution: { scope?: string; url?: string }[]; types: string[] }[];
+      }>;
+    };
+    if (!crossOriginIsolated || !p.measureUserAgentSpecificMemory) {
+      return { error: 'measureUserAgentSpecificMemory unavailable (needs crossOriginIsolated)' };
+    }
+    const m = await p.measureUserAgentSpecificMemory();
+    const byScope: Record<string, number> = {};
+    for (const b of m.breakdown) {
+      const a = b.attribution[0];
+      const key = a
+        ? `${a.scope ?? '?'} ${a.url?.replace(location.origin, '') ?? ''}`.trim()
+        : b.types.join('+') || 'other';
+      byScope[key] = (byScope[key] ?? 0) + b.bytes;
+    }
+    return { bytes: m.bytes, byScope };
+  },
+};
+
+(window as unknown as { bench: typeof bench; benchReady: boolean }).bench = bench;
+(window as unknown as { benchReady: boolean }).benchReady = true;
+
+export type BenchPage = typeof bench;
