@@ -485,7 +485,11 @@ test('ENOSPC: writing past the storage quota rejects; acknowledged data survives
       const flushed = t.pattern(MiB, 1);
       await disk.write(0, flushed);
       const firstFlush = await t.attempt(() => disk.flush());
-      for (let i = 1; i < 30; i++) await disk.write(i * MiB, t.pattern(MiB, 100 + i));
+      // 64 KiB writes stay in the cache (256 KiB and more would go around it to the store).
+      for (let i = 1; i < 30; i++) {
+        const bytes = t.pattern(MiB, 100 + i);
+        for (let k = 0; k < 16; k++) await disk.write(i * MiB + k * 65536, bytes.subarray(k * 65536, (k + 1) * 65536));
+      }
       const flush = await t.attempt(() => disk.flush());
       const close = await t.attempt(() => disk.close());
       const afterClose = await t.attempt(() => disk.read(0, 1));
