@@ -103,8 +103,9 @@ test('powerLoss() cuts a running close() at once: the disk reopens unclean, with
     const wd = (window as any).webdisk;
     await wd.deleteDisk('cut-close');
     const disk = await wd.openDisk({ name: 'cut-close', size: 256 << 20, cacheSize: 200 << 20 });
-    const chunk = new Uint8Array(4 << 20).fill(7);
-    await Promise.all(Array.from({ length: 32 }, (_, i) => disk.write(i * (4 << 20), chunk)));
+    // 64 KiB writes stay in the worker cache (256 KiB and more go around it).
+    const chunk = new Uint8Array(64 << 10).fill(7);
+    await Promise.all(Array.from({ length: 2048 }, (_, i) => disk.write(i * (64 << 10), chunk)));
     let closeResolved = false;
     disk.close().then(
       () => {
