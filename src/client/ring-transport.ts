@@ -15,6 +15,9 @@ import {
 } from '../protocol/ring';
 import type { Transport } from './transport';
 
+/** Bound on the memory kept for backlogged writes' copies. */
+const MAX_SPARE_BYTES = 32 * 1024 * 1024;
+
 interface InFlight {
   id: number;
   request: Request;
@@ -58,6 +61,9 @@ export class RingTransport implements Transport {
   private readonly inflight: InFlight[] = [];
   private readonly byId = new Map<number, InFlight>();
   private backlog: Waiting[] = [];
+  /** Reused buffers for backlogged writes' copies (fresh memory is slow; these are not). */
+  private spares: Uint8Array[] = [];
+  private spareBytes = 0;
   private listening = false;
   private dead: DiskError | undefined;
 
@@ -82,7 +88,12 @@ export class RingTransport implements Transport {
     return new Promise((resolve, reject) => {
       if (this.backlog.length === 0 && this.tryPublish(request, data, resolve, reject)) return;
       // Copy now: the caller may reuse its buffer as soon as write() returns.
-      this.backlog.push({ request, data: request.op === 'write' ? data?.slice() : data, resolve, reject });
+      this.backlog.push({
+        request,
+        data: request.op === 'write' && data ? this.spareCopy(data) : data,
+        resolve,
+        reject,
+      });
     });
   }
 
@@ -93,6 +104,28 @@ export class RingTransport implements Transport {
     this.inflight.length = 0;
     this.byId.clear();
     this.backlog = [];
+  }
+
+  /** Copies a backlogged write's data into a spare buffer (or a new one). */
+  private spareCopy(data: Uint8Array): Uint8Array {
+    const i = this.spares.findIndex((b) => b.length >= data.length);
+    let buf: Uint8Array;
+    if (i >= 0) {
+      buf = this.spares.splice(i, 1)[0];
+      this.spareBytes -= buf.length;
+    } else {
+      buf = new Uint8Array(Math.max(data.length, 64 * 1024));
+    }
+    buf.set(data);
+    return buf.subarray(0, data.length);
+  }
+
+  /** Keeps up to MAX_SPARE_BYTES of spare buffers for the next backlog. */
+  private returnSpare(view: Uint8Array): void {
+    const buf = new Uint8Array(view.buffer, 0, view.buffer.byteLength);
+    if (this.spareBytes + buf.length > MAX_SPARE_BYTES) return;
+    this.spares.push(buf);
+    this.spareBytes += buf.length;
   }
 
   /** Big reads and writes go as chunks, in order; the result is assembled here. */
@@ -181,6 +214,7 @@ export class RingTransport implements Transport {
       const w = this.backlog[0];
       if (!this.tryPublish(w.request, w.data, w.resolve, w.reject)) break;
       this.backlog.shift();
+      if (w.request.op === 'write' && w.data) this.returnSpare(w.data);
     }
     if (this.inflight.length > 0) this.listen();
   }
