@@ -12,6 +12,7 @@
  * - memcopy: one pre-touched ArrayBuffer; the ceiling.
  */
 import { type IDBPDatabase, openDB } from 'idb';
+import type { SyncAccessHandle } from '../src/stores/opfs-store';
 import { type BenchConfig, MiB, type PrepareResult, type RawId, WORKLOADS, type WorkloadId } from './config';
 import { type AsyncIo, Engine, Expectation, MAX_BS, runSeed, type SyncIo, syncIo } from './engine';
 
@@ -30,15 +31,6 @@ declare const self: {
   postMessage(message: unknown): void;
   onmessage: ((ev: MessageEvent<RawRequest>) => void) | null;
 };
-
-interface SyncAccessHandle {
-  read(buffer: ArrayBufferView, options?: { at?: number }): number;
-  write(buffer: ArrayBufferView, options?: { at?: number }): number;
-  truncate(size: number): void;
-  getSize(): number;
-  flush(): void;
-  close(): void;
-}
 
 /** One kind of storage, prepared once per bench run and shared by the targets on it. */
 interface Storage {

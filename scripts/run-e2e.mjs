@@ -2,19 +2,9 @@
 // skips them and says which package to install; under CI=true a missing
 // browser is a failure, never a silent skip.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { chromiumAvailable } from './chromium.mjs';
 
-function playwrightOwnBrowser() {
-  const dir = process.env.PLAYWRIGHT_BROWSERS_PATH ?? join(homedir(), '.cache', 'ms-playwright');
-  return existsSync(dir) && readdirSync(dir).some((d) => d.startsWith('chromium'));
-}
-
-const found =
-  (process.env.CHROMIUM_PATH && existsSync(process.env.CHROMIUM_PATH)) ||
-  existsSync('/usr/bin/chromium') ||
-  playwrightOwnBrowser();
+const found = chromiumAvailable();
 
 if (!found) {
   const msg = "No Chromium found: browser tests need Debian's chromium (apt-get install -y chromium) or CHROMIUM_PATH.";

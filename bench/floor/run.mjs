@@ -8,21 +8,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.mjs';
 
 const port = 5196;
 const server = spawn('node', ['scripts/static-server.mjs', '.', String(port)], { stdio: 'ignore' });
 try {
   await new Promise((r) => setTimeout(r, 500));
   const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'webdisk-floor-')), {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
   });
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${port}/bench/floor/index.html`);

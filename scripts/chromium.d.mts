@@ -1,0 +1,3 @@
+export function chromiumPath(): string | undefined;
+export function chromiumAvailable(): boolean;
+export const CHROMIUM_ARGS: string[];
