@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from '@playwright/test';
+import { roundSeed } from '../src/core/crash-workload';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
 import { loadHarness } from './fixtures';
 
@@ -110,14 +111,8 @@ export function baseSeed(): number {
   return Math.floor(Math.random() * 2 ** 32) >>> 0;
 }
 
-/** The seed of round `i` of a run (the same derivation as webdisk's roundSeed). */
-export function seedOf(base: number, i: number): number {
-  let h = (Math.imul(base >>> 0, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca77)) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h ^= h >>> 15;
-  return h >>> 0;
-}
+/** The seed of round `i` of a run: webdisk's own derivation, so a printed seed replays in the page. */
+export const seedOf = roundSeed;
 
 /**
  * Runs the rounds in the page, `lanes` at a time (each lane its own disk,
