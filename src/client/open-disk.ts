@@ -2,7 +2,7 @@ import { DiskError, errorFromData } from '../core/errors';
 import type { BackendChoice, CacheMode, CrashModel } from '../core/types';
 import { checkBlockSize, checkCacheMode, checkCacheSize, checkDiskSize, checkName } from '../core/validate';
 import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
-import { createPowerSwitch } from '../stores/power-switch';
+import { powerSwitchOf } from '../protocol/ring';
 import { BatchTransport } from './batch-transport';
 import { Disk } from './disk';
 import { RingTransport } from './ring-transport';
@@ -93,14 +93,13 @@ export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
   // messages otherwise.
   const ring = canShareMemory() ? new RingTransport() : undefined;
   const transport: Transport = ring ?? new BatchTransport(worker);
-  const power = createPowerSwitch();
   return new Promise<Disk>((resolve, reject) => {
     let disk: Disk | undefined;
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const msg = ev.data;
       if (transport.handle(msg)) return;
       if (msg.type === 'opened') {
-        disk = new Disk(msg.info, worker, transport, power && new Int32Array(power));
+        disk = new Disk(msg.info, worker, transport, ring && powerSwitchOf(ring.sab));
         resolve(disk);
       } else if (msg.type === 'open-failed') {
         worker.terminate();
@@ -117,7 +116,7 @@ export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
         reject(new DiskError('EIO', `The disk worker failed to start: ${message}.`));
       }
     };
-    const msg: ToWorker = { type: 'open', options: request, ring: ring?.sab, power };
+    const msg: ToWorker = { type: 'open', options: request, ring: ring?.sab };
     worker.postMessage(msg);
   });
 }

@@ -144,10 +144,6 @@ export class BlockDevice {
     return this.mode;
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   // ---------------------------------------------------------------- public API
 
   read(offset: number, length: number): Promise<Uint8Array> {
@@ -215,8 +211,7 @@ export class BlockDevice {
     });
   }
 
-  /** Synchronous counters, for callers that already hold the queue. */
-  snapshot(): DiskStats {
+  private snapshot(): DiskStats {
     const s = { ...this.counters };
     s.dirtyBytes = this.cache.dirtyCount * this.blockSize;
     s.cachedBytes = this.cache.size * this.blockSize;

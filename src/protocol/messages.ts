@@ -44,19 +44,7 @@ export type Request =
   | { op: 'stats' }
   | { op: 'close' };
 
-export type Op = Request['op'];
 export type Envelope = Request & { id: number };
-
-/** The value each op resolves with. */
-export interface ResultOf {
-  read: Uint8Array;
-  write: undefined;
-  flush: undefined;
-  discard: undefined;
-  setCacheMode: undefined;
-  stats: DiskStats;
-  close: undefined;
-}
 
 export type Result =
   | { id: number; ok: true; value?: Uint8Array | DiskStats }
@@ -67,7 +55,7 @@ export type ToWorker =
    * `ring`: the shared-memory transport's buffer, when the page can share memory.
    * `power`: the power switch (an Int32 flag powerLoss() sets), likewise.
    */
-  | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer; power?: SharedArrayBuffer }
+  | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer }
   | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null };
 
 export type FromWorker =

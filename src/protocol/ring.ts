@@ -30,6 +30,8 @@ export const CTRL = {
   reqSeq: 0,
   /** Responses published by the worker. */
   respSeq: 1,
+  /** The power switch: 0 while on; powerLoss() sets 1 and the worker's stores refuse every call. */
+  power: 2,
   size: 16,
 } as const;
 
@@ -39,7 +41,6 @@ export const REQ = { op: 0, id: 1, offset: 2, length: 3, dataPos: 4, flag: 5, si
 export const RESP = { id: 0, status: 1, textLength: 2, size: 3 } as const;
 
 export const OPS = ['read', 'write', 'flush', 'discard', 'setCacheMode', 'stats', 'close'] as const;
-export type RingOp = (typeof OPS)[number];
 
 export const STATUS_OK = 0;
 export const STATUS_ERROR = 1;
@@ -54,6 +55,11 @@ export interface RingViews {
 
 export function ringBytes(arena: number): number {
   return CTRL.size * 4 + RING_SLOTS * REQ.size * 8 + RING_SLOTS * RESP.size * 8 + RING_SLOTS * RESPONSE_TEXT + arena;
+}
+
+/** The power switch as a one-element view, as PowerSwitchStore reads it. */
+export function powerSwitchOf(sab: SharedArrayBuffer): Int32Array {
+  return new Int32Array(sab, CTRL.power * 4, 1);
 }
 
 export function ringViews(sab: SharedArrayBuffer): RingViews {

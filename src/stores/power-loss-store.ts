@@ -27,11 +27,6 @@ export class PowerLossStore implements BlockStore {
     this.capacity = deviceCacheBytes;
   }
 
-  /** Bytes held only in the volatile device cache. */
-  get volatileBytes(): number {
-    return this.pendingBytes;
-  }
-
   async read(offset: number, dst: Uint8Array): Promise<void> {
     await this.inner.read(offset, dst);
     const end = offset + dst.length;

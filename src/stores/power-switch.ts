@@ -49,9 +49,3 @@ export class PowerSwitchStore implements BlockStore {
     if (Atomics.load(this.power, 0) !== 0) throw new DiskError('ECLOSED', 'The disk lost power.');
   }
 }
-
-/** A power switch shared by page and worker, where memory can be shared (cross-origin isolation). */
-export function createPowerSwitch(): SharedArrayBuffer | undefined {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  return typeof SharedArrayBuffer === 'function' && isolated ? new SharedArrayBuffer(4) : undefined;
-}

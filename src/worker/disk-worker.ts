@@ -8,6 +8,7 @@ import { DiskError, errorToData } from '../core/errors';
 import type { BlockStore } from '../core/store';
 import type { DiskStats } from '../core/types';
 import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
+import { powerSwitchOf } from '../protocol/ring';
 import { PowerLossStore } from '../stores/power-loss-store';
 import { PowerSwitchStore } from '../stores/power-switch';
 import { execute } from './execute';
@@ -28,14 +29,15 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
 }
 
-async function open(o: OpenRequest, sab?: SharedArrayBuffer, powerSwitch?: SharedArrayBuffer): Promise<void> {
+async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
   const backend = resolveBackend(o.backend);
   if (backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
   try {
     const stores = await openBackend(backend, o.name, o.size !== undefined);
     try {
       // powerLoss() flips the switch: no store call gets through after it.
-      const power = powerSwitch ? new Int32Array(powerSwitch) : undefined;
+      // It lives in the ring's control block: both exist exactly when memory can be shared.
+      const power = sab ? powerSwitchOf(sab) : undefined;
       const plug = (s: BlockStore) => (power ? new PowerSwitchStore(s, power) : s);
       // The power model: unsynced store writes live in worker memory and die with it.
       const data =
@@ -125,7 +127,7 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
-    open(msg.options, msg.ring, msg.power).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
+    open(msg.options, msg.ring).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
