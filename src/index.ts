@@ -32,4 +32,6 @@ export {
   type CacheMode,
   type CrashModel,
   type DiskStats,
+  type PersistentBackend,
 } from './core/types';
+export type { BackendReason } from './stores/backends';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { CACHE_POLICY } from '../src/core/cache-modes';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
-import { newBacking, openOn, pattern, sameBytes } from './helpers';
+import { newBackingOf, openOn, pattern, STORE_KINDS, sameBytes } from './helpers';
 
 /**
  * Random sequences of write/read/flush/discard/setCacheMode/reopen against
@@ -50,7 +50,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ op: 'crash' as const }) },
 );
 
-describe('block device against a Uint8Array model', () => {
+const RUNS = Number(process.env.FC_RUNS ?? 300);
+
+describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array model', (kind) => {
   it('reads always equal the model; the cache stays bounded; mode invariants hold', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -61,7 +63,7 @@ describe('block device against a Uint8Array model', () => {
         fc.boolean(),
         fc.constantFrom(1024, 4096, 1 << 20),
         async (startMode, blockSize, cacheBlocks, ops, pipelined, bypassBytes) => {
-          const b = newBacking();
+          const b = newBackingOf(kind);
           const cacheSize = cacheBlocks * blockSize;
           let mode = startMode;
           let d = await openOn(b, { size: DISK, blockSize, cacheSize, cache: mode, bypassBytes });
@@ -154,7 +156,7 @@ describe('block device against a Uint8Array model', () => {
           await again.close();
         },
       ),
-      { numRuns: Number(process.env.FC_RUNS ?? 300) },
+      { numRuns: RUNS },
     );
   });
 });

@@ -9,29 +9,12 @@ import {
   withSwitchFlushes,
 } from '../src/core/crash-workload';
 import { WorkloadLog } from '../src/core/oracle';
-import type { BlockStore } from '../src/core/store';
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
-import { PowerLossStore } from '../src/stores/power-loss-store';
-import { sameBytes } from './helpers';
+import { stackStores } from '../src/stores/stack';
+import { newBackingOf, STORE_KINDS, sameBytes } from './helpers';
 
 const SIZE = 2 * 1024 * 1024;
-
-/** The "hardware" below the simulator: nothing reaches it once the power is off. */
-function killSwitch(inner: BlockStore, power: { off: boolean }): BlockStore {
-  const on = <T>(f: () => T): T => {
-    if (power.off) throw new Error('power is off');
-    return f();
-  };
-  return {
-    read: (o, d) => on(() => inner.read(o, d)),
-    write: (o, s) => on(() => inner.write(o, s)),
-    sync: () => on(() => inner.sync()),
-    size: () => on(() => inner.size()),
-    truncate: (n) => on(() => inner.truncate(n)),
-    close: () => on(() => inner.close()),
-  };
-}
 
 /** The device as the page sees it: no answer arrives once the power is off. */
 function unplugged(d: BlockDevice, power: { off: boolean }): WorkloadDisk {
@@ -84,14 +67,13 @@ describe('crash workload', () => {
     expect(report.lost).toBe(0);
   });
 
-  it('crashes under the power model: 0 violations in every mode', async () => {
+  it.each(STORE_KINDS)('crashes under the power model on the %s store: 0 violations in every mode', async (kind) => {
     for (const mode of CACHE_MODES) {
       for (let seed = 1; seed <= 6; seed++) {
-        const hardware = { data: new MemoryStore(), meta: new MemoryStore() };
+        const hardware = await newBackingOf(kind).open();
         const power = { off: false };
         const d = await BlockDevice.open({
-          data: new PowerLossStore(killSwitch(hardware.data, power), 64 * 1024),
-          meta: hardware.meta,
+          ...stackStores(hardware, { crashModel: 'power', deviceCacheSize: 64 * 1024, power }),
           size: SIZE,
           cache: mode,
           cacheSize: 128 * 1024,
@@ -107,7 +89,7 @@ describe('crash workload', () => {
           },
         });
         const frozen = new Uint8Array(SIZE);
-        hardware.data.read(0, frozen);
+        await hardware.data.read(0, frozen);
         expect(r.crashed).toBe(true);
         const report = await verifyDisk({ read: async () => frozen }, r.log, SIZE);
         expect(report.violations, `${mode} seed ${seed}: ${JSON.stringify(report.details.slice(0, 3))}`).toBe(0);

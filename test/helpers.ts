@@ -1,22 +1,61 @@
+import 'fake-indexeddb/auto';
 import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
+import type { BlockStore } from '../src/core/store';
+import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
 
-/** A disk's two stores, kept across sessions as OPFS files would be. */
+/** The backends the core's suites run against: memory, and IndexedDB (fake-indexeddb under Node). */
+export type StoreKind = 'memory' | 'idb';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'idb'];
+
+/** A disk's two stores, kept across sessions as a browser keeps OPFS files or a database. */
 export interface Backing {
+  readonly kind: StoreKind;
+  /** The disk's stores for a new session (the bytes of earlier sessions are there). */
+  open(): Promise<{ data: BlockStore; meta: BlockStore }>;
+}
+
+/** Memory stores, reused across sessions: a test can look at them directly. */
+export interface MemoryBacking extends Backing {
   data: MemoryStore;
   meta: MemoryStore;
 }
 
-export function newBacking(): Backing {
-  return { data: new MemoryStore(), meta: new MemoryStore() };
+export function newBacking(): MemoryBacking {
+  const b: MemoryBacking = {
+    kind: 'memory',
+    data: new MemoryStore(),
+    meta: new MemoryStore(),
+    async open() {
+      // A closed MemoryStore keeps its bytes: "reopen" by reusing it.
+      b.data.closed = false;
+      b.meta.closed = false;
+      return { data: b.data, meta: b.meta };
+    },
+  };
+  return b;
 }
 
-/** Opens a device over (possibly reused) memory stores; reopening keeps data. */
-export function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
-  // A closed MemoryStore keeps its bytes: "reopen" by reusing it.
-  b.data.closed = false;
-  b.meta.closed = false;
-  return BlockDevice.open({ data: b.data, meta: b.meta, ...opts });
+let databases = 0;
+
+/** A backing of the given kind: IndexedDB stores reopen the same database for each session. */
+export function newBackingOf(kind: StoreKind): Backing {
+  if (kind === 'memory') return newBacking();
+  const name = `unit-${++databases}`;
+  let created = false;
+  return {
+    kind,
+    async open() {
+      const opened = await idbDisks.open(name, !created);
+      created = true;
+      return { data: opened.data, meta: opened.meta };
+    },
+  };
+}
+
+/** Opens a device over a backing's stores; reopening keeps data. */
+export async function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
+  return BlockDevice.open({ ...(await b.open()), ...opts });
 }
 
 /** Deterministic bytes for a write: distinct per (seed, index). */

@@ -2,6 +2,7 @@ import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import type { DiskInfo } from '../protocol/messages';
+import type { BackendReason } from '../stores/backends';
 import type { Transport } from './transport';
 
 export interface WriteOptions {
@@ -19,6 +20,12 @@ export class Disk {
   readonly name: string;
   readonly size: number;
   readonly backend: Backend;
+  /**
+   * Why the disk is on `backend`: 'requested', 'existing' (it was there
+   * already), 'preferred' ('auto' chose OPFS) or 'fallback' ('auto' chose
+   * IndexedDB: OPFS sync access handles are missing in this browser).
+   */
+  readonly backendReason: BackendReason;
   readonly blockSize: number;
   /** The previous session of this disk did not close cleanly. */
   readonly uncleanShutdown: boolean;
@@ -38,6 +45,7 @@ export class Disk {
     this.name = info.name;
     this.size = info.size;
     this.backend = info.backend;
+    this.backendReason = info.backendReason;
     this.blockSize = info.blockSize;
     this.uncleanShutdown = info.uncleanShutdown;
     this.crashModel = info.crashModel;

@@ -1,5 +1,5 @@
 import { DiskError, errorFromData } from '../core/errors';
-import type { BackendChoice, CacheMode, CrashModel } from '../core/types';
+import { BACKEND_CHOICES, type BackendChoice, type CacheMode, type CrashModel } from '../core/types';
 import { checkBlockSize, checkCacheMode, checkCacheSize, checkDiskSize, checkName } from '../core/validate';
 import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
@@ -15,7 +15,12 @@ export interface OpenDiskOptions {
   size?: number;
   /** Default 'writeback'. */
   cache?: CacheMode;
-  /** Default 'auto' (OPFS). 'memory' is volatile: gone when closed. */
+  /**
+   * Where the bytes live. Default 'auto': an existing disk is opened where
+   * it is; a new one goes to OPFS where sync access handles exist,
+   * IndexedDB otherwise. 'opfs' or 'idb' insist; 'memory' is volatile
+   * (gone when closed).
+   */
   backend?: BackendChoice;
   /** Cache block size: a power of two from 512 to 1 MiB. Default 4096. */
   blockSize?: number;
@@ -48,8 +53,11 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
   if (typeof opts !== 'object' || opts === null)
     throw new DiskError('EINVAL', 'openDisk needs an options object: { name, size }.');
   const backend = opts.backend ?? 'auto';
-  if (backend !== 'auto' && backend !== 'opfs' && backend !== 'memory') {
-    throw new DiskError('EINVAL', `Unknown backend ${JSON.stringify(backend)}: use "auto", "opfs" or "memory".`);
+  if (!(BACKEND_CHOICES as readonly unknown[]).includes(backend)) {
+    throw new DiskError(
+      'EINVAL',
+      `Unknown backend ${JSON.stringify(backend)}: use ${BACKEND_CHOICES.map((b) => `"${b}"`).join(', ')}.`,
+    );
   }
   if (opts.blockSize !== undefined) checkBlockSize(opts.blockSize);
   // The exact bound needs the disk's block size, which the worker knows.

@@ -2,7 +2,7 @@ import { BlockCache } from './block-cache';
 import { CACHE_POLICY, type CachePolicy } from './cache-modes';
 import { DiskError, toDiskError } from './errors';
 import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
-import type { BlockStore } from './store';
+import { type BlockStore, discardRange, type MaybePromise } from './store';
 import { type CacheMode, type DiskStats, emptyStats } from './types';
 import {
   checkBlockSize,
@@ -26,8 +26,12 @@ const MAX_RUN_BYTES = 1024 * 1024;
  * of everything useful.
  */
 export const BYPASS_BYTES = 256 * 1024;
-/** Zero-fill chunk for discard: a multiple of every block size (the largest is 1 MiB). */
-const ZERO_CHUNK = 1024 * 1024;
+/**
+ * Bytes of store writes issued and not yet complete before a request waits
+ * for the oldest: requests that do not wait for their store writes (a
+ * store that commits later, as IndexedDB does) still use bounded memory.
+ */
+const MAX_OUTSTANDING_BYTES = 64 * 1024 * 1024;
 
 export interface DeviceOptions {
   /** The raw image. */
@@ -65,14 +69,21 @@ export class BlockDevice {
   private meta: DiskMeta;
   private readonly counters: DiskStats = emptyStats();
   private readonly bypassBytes: number;
-  /** A store write happened since the last store sync. */
-  private unsynced = false;
+  /** Store writes and discards issued so far, and how many of them a completed sync covers. */
+  private writeSeq = 0;
+  private syncedSeq = 0;
+  /** The last sync the store handed out: a store that groups returns the same one to joiners. */
+  private lastSync: Promise<void> | undefined;
   private closed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  private queue: Promise<void> = Promise.resolve();
+  /** Completions the running request's answer waits for, but later requests need not. */
+  private deferred: Promise<unknown>[] | undefined;
+  /** Store writes issued and not yet complete, oldest first (bounds their memory). */
+  private readonly outstanding: { done: Promise<unknown>; bytes: number }[] = [];
+  private outstandingBytes = 0;
   /** Reused staging buffer for coalesced store I/O. */
   private staging = new Uint8Array(0);
   private readStaging = new Uint8Array(0);
-  private zeros: Uint8Array | undefined;
 
   private constructor(opts: {
     data: BlockStore;
@@ -202,6 +213,7 @@ export class BlockDevice {
     return this.run(undefined, async () => {
       await this.writeBackAll();
       await this.syncIfNeeded();
+      await this.settleOutstanding();
       this.meta = { ...this.meta, clean: true, generation: this.meta.generation + 1 };
       await writeMeta(this.metaStore, this.meta);
       this.closed = true;
@@ -224,7 +236,11 @@ export class BlockDevice {
   /**
    * Validates at once (a bad call rejects without waiting for the queue and
    * never reaches the store), then runs `op` after every earlier request.
-   * Errors come out as DiskError; the queue keeps going after a failure.
+   * The next request starts when `op` returns; this one's answer also waits
+   * for what `op` deferred (store writes and syncs still completing), so
+   * requests take effect in issue order while their acknowledgements may
+   * wait on a commit that later requests share. Errors come out as
+   * DiskError; the queue keeps going after a failure.
    */
   private run<T>(check: (() => void) | undefined, op: () => Promise<T>): Promise<T> {
     try {
@@ -233,16 +249,57 @@ export class BlockDevice {
     } catch (err) {
       return Promise.reject(toDiskError(err));
     }
-    const result = this.queue.then(async () => {
-      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
-      try {
-        return await op();
-      } catch (err) {
-        throw toDiskError(err);
-      }
+    return new Promise<T>((resolve, reject) => {
+      this.queue = this.queue.then(async () => {
+        this.deferred = undefined;
+        try {
+          if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+          const value = await op();
+          const waits = this.takeDeferred();
+          if (!waits) resolve(value);
+          else
+            Promise.all(waits).then(
+              () => resolve(value),
+              (err: unknown) => reject(toDiskError(err)),
+            );
+        } catch (err) {
+          for (const w of this.takeDeferred() ?? []) w.catch(() => undefined);
+          reject(toDiskError(err));
+        }
+      });
     });
-    this.queue = result.catch(() => undefined);
-    return result;
+  }
+
+  private takeDeferred(): Promise<unknown>[] | undefined {
+    const waits = this.deferred;
+    this.deferred = undefined;
+    return waits;
+  }
+
+  /** The running request's answer waits for `done`; later requests do not. */
+  private defer(done: Promise<unknown>): void {
+    if (this.deferred) this.deferred.push(done);
+    else this.deferred = [done];
+  }
+
+  /** Tracks an issued store write until it completes (bounded: see MAX_OUTSTANDING_BYTES). */
+  private track(done: Promise<unknown>, bytes: number): void {
+    const entry = { done, bytes };
+    this.outstanding.push(entry);
+    this.outstandingBytes += bytes;
+    const untrack = () => {
+      const i = this.outstanding.indexOf(entry);
+      if (i >= 0) this.outstanding.splice(i, 1);
+      this.outstandingBytes -= bytes;
+    };
+    done.then(untrack, untrack);
+  }
+
+  /** Waits until at most `limit` bytes of store writes are outstanding. */
+  private async settleOutstanding(limit = 0): Promise<void> {
+    while (this.outstandingBytes > limit && this.outstanding.length > 0) {
+      await this.outstanding[0].done.catch(() => undefined);
+    }
   }
 
   // ---------------------------------------------------------------- internals
@@ -315,24 +372,32 @@ export class BlockDevice {
       else await this.writeToCache(offset, data);
       if (fua) {
         if (p.syncOnFlush) {
-          await this.writeBackRange(offset, data.length);
-          await this.syncIfNeeded();
+          // Its dirty blocks go down with a sync right behind them; whole
+          // blocks that went around the cache are covered by that sync too.
+          const synced = await this.writeBackBlocks(this.dirtyIn(offset, data.length), true);
+          if (synced) this.defer(synced);
+          else this.deferSync();
         } else {
           this.counters.ignoredFlushes++;
         }
       }
       return;
     }
-    await this.storeWrite(offset, data);
+    const busy = this.throttle();
+    if (busy) await busy;
+    const done = this.storeWrite(offset, data);
+    if (done) this.defer(done.catch((err: unknown) => this.forgetCached(offset, data.length, err)));
     if (p.readCache) this.updateCached(offset, data);
-    if (p.syncEachWrite || fua) await this.syncIfNeeded();
+    if (p.syncEachWrite || fua) this.deferSync();
   }
 
   /**
    * A large write in a write-cache mode: the whole blocks go straight to
-   * the store, then their cached copies (now stale) are dropped; partial
-   * edge blocks go through the cache. The store write comes first, so a
-   * failure (quota) leaves every cached, acknowledged block in place.
+   * the store, their cached copies (now stale) are dropped; partial edge
+   * blocks go through the cache. When some of those cached copies are
+   * dirty — acknowledged data the store does not have — the store write
+   * must complete before they go, so a failure (quota) keeps them;
+   * otherwise the answer alone waits for it.
    */
   private async writeAround(offset: number, data: Uint8Array): Promise<void> {
     const bs = this.blockSize;
@@ -342,10 +407,30 @@ export class BlockDevice {
     if (stop <= first) return this.writeToCache(offset, data);
     const headEnd = first * bs;
     const tailStart = stop * bs;
-    await this.storeWrite(headEnd, data.subarray(headEnd - offset, tailStart - offset));
-    for (const b of this.cache.cachedIn(first, stop - 1)) this.cache.remove(b);
+    const stale = this.cache.cachedIn(first, stop - 1);
+    const busy = this.throttle();
+    if (busy) await busy;
+    const done = this.storeWrite(headEnd, data.subarray(headEnd - offset, tailStart - offset));
+    if (done) {
+      if (stale.some((b) => this.cache.isDirty(b))) await done;
+      else this.defer(done);
+    }
+    for (const b of stale) this.cache.remove(b);
     if (headEnd > offset) await this.writeToCache(offset, data.subarray(0, headEnd - offset));
     if (end > tailStart) await this.writeToCache(tailStart, data.subarray(tailStart - offset));
+  }
+
+  /**
+   * A store write the answer did not wait for failed: cached copies of its
+   * range (clean ones: the store never got the data they show) must not
+   * outlive it. Rethrows for the answer.
+   */
+  private forgetCached(offset: number, length: number, err: unknown): never {
+    const bs = this.blockSize;
+    for (const b of this.cache.cachedIn(Math.floor(offset / bs), Math.floor((offset + length - 1) / bs))) {
+      if (!this.cache.isDirty(b)) this.cache.remove(b);
+    }
+    throw err;
   }
 
   /** Copies data into cache blocks (read-modify-write for partial blocks not cached) and marks them dirty. */
@@ -388,9 +473,15 @@ export class BlockDevice {
 
   private async doFlush(): Promise<void> {
     this.counters.flushes++;
-    await this.writeBackAll();
-    if (this.policy.syncOnFlush) await this.syncIfNeeded();
-    else this.counters.ignoredFlushes++;
+    if (!this.policy.syncOnFlush) {
+      this.counters.ignoredFlushes++;
+      await this.writeBackAll();
+      return;
+    }
+    // The write-back and its sync are issued together: a store that groups
+    // commits them as one (atomic) transaction.
+    const synced = await this.writeBackBlocks(this.cache.allDirty(), true);
+    await (synced ?? this.syncIfNeeded());
   }
 
   private async doDiscard(offset: number, length: number): Promise<void> {
@@ -409,25 +500,11 @@ export class BlockDevice {
         slot.fill(0, Math.max(offset, blockStart) - blockStart, Math.min(end, blockStart + bs) - blockStart);
       }
     }
-    // Then the store: zeros where it holds data; a tail is cut off instead.
-    const stored = await this.data.size();
-    if (offset < stored) {
-      if (end >= stored) {
-        await this.data.truncate(offset);
-        this.unsynced = true;
-      } else {
-        this.zeros ??= new Uint8Array(ZERO_CHUNK);
-        // Chunks end on ZERO_CHUNK boundaries, which are block boundaries:
-        // a crash between two leaves whole blocks zeroed or old, never a
-        // block torn in the middle.
-        for (let pos = offset; pos < end; ) {
-          const next = Math.min(end, (Math.floor(pos / ZERO_CHUNK) + 1) * ZERO_CHUNK);
-          await this.storeWrite(pos, this.zeros.subarray(0, next - pos));
-          pos = next;
-        }
-      }
-    }
-    if (this.policy.syncEachWrite) await this.syncIfNeeded();
+    // Then the store, which may give the space back.
+    await this.throttle();
+    this.writeSeq++;
+    await discardRange(this.data, offset, length);
+    if (this.policy.syncEachWrite) this.deferSync();
   }
 
   private async doSetCacheMode(mode: CacheMode): Promise<void> {
@@ -435,8 +512,8 @@ export class BlockDevice {
     if (!next.writeCache) {
       // A mode without a write cache promises durability per write or per
       // flush from here on: start it from a fully flushed disk.
-      await this.writeBackAll();
-      await this.syncIfNeeded();
+      const synced = await this.writeBackBlocks(this.cache.allDirty(), true);
+      await (synced ?? this.syncIfNeeded());
     }
     if (!next.readCache) this.cache.clear();
     this.mode = mode;
@@ -465,34 +542,75 @@ export class BlockDevice {
     if (this.cache.dirtyCount > 0) await this.writeBack(this.cache.allDirty());
   }
 
-  private async writeBackRange(offset: number, length: number): Promise<void> {
+  /** Dirty cached blocks of a byte range. */
+  private dirtyIn(offset: number, length: number): number[] {
     const bs = this.blockSize;
-    const blocks = this.cache
+    return this.cache
       .cachedIn(Math.floor(offset / bs), Math.floor((offset + length - 1) / bs))
       .filter((b) => this.cache.isDirty(b));
-    if (blocks.length > 0) await this.writeBack(blocks);
   }
 
-  /** Writes the given dirty blocks back in ascending order, contiguous runs as one store write. */
   private async writeBack(blocks: number[]): Promise<void> {
+    await this.writeBackBlocks(blocks, false);
+  }
+
+  /**
+   * Writes the given dirty blocks back in ascending order, contiguous runs
+   * as one store write, all issued at once (a store that groups writes
+   * makes them one transaction); then, with `sync`, issues a store sync
+   * right behind them, in the same group. Waits for the writes, and marks
+   * clean only the blocks whose write completed: a failure keeps the rest
+   * dirty, acknowledged data is never dropped. Resolves with the sync
+   * still completing, if one was issued.
+   */
+  private async writeBackBlocks(blocks: number[], sync: boolean): Promise<Promise<void> | undefined> {
+    if (blocks.length === 0) return undefined;
     blocks.sort((a, b) => a - b);
     const bs = this.blockSize;
     const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
+    const runs: { first: number; count: number; done: MaybePromise<void> | undefined; error?: unknown }[] = [];
     let i = 0;
     while (i < blocks.length) {
       let j = i + 1;
       while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < maxBlocks) j++;
       const count = j - i;
+      let src: Uint8Array;
       if (count === 1) {
-        await this.storeWrite(blocks[i] * bs, this.cache.peek(blocks[i]) as Uint8Array);
+        src = this.cache.peek(blocks[i]) as Uint8Array;
       } else {
-        const buf = this.stagingBuffer(count * bs);
-        for (let k = 0; k < count; k++) buf.set(this.cache.peek(blocks[i + k]) as Uint8Array, k * bs);
-        await this.storeWrite(blocks[i] * bs, buf);
+        // The store is done with `src` when write() returns: one staging buffer serves every run.
+        src = this.stagingBuffer(count * bs);
+        for (let k = 0; k < count; k++) src.set(this.cache.peek(blocks[i + k]) as Uint8Array, k * bs);
       }
-      for (let k = i; k < j; k++) this.cache.markClean(blocks[k]);
+      const run: (typeof runs)[number] = { first: i, count, done: undefined };
+      try {
+        run.done = this.storeWrite(blocks[i] * bs, src);
+      } catch (err) {
+        run.error = err;
+        runs.push(run);
+        break; // a store that refuses now refuses the rest too: nothing after it was issued
+      }
+      runs.push(run);
       i = j;
     }
+    const refused = runs.some((r) => r.error !== undefined);
+    let synced: MaybePromise<void> | undefined;
+    if (sync && !refused) synced = this.syncStore();
+    let failure: unknown;
+    for (const run of runs) {
+      try {
+        if (run.error !== undefined) throw run.error;
+        await run.done;
+        for (let k = run.first; k < run.first + run.count; k++) this.cache.markClean(blocks[k]);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) {
+      if (synced instanceof Promise) synced.catch(() => undefined);
+      throw failure;
+    }
+    return synced instanceof Promise ? synced : undefined;
   }
 
   // -------------------------------------------------------------- store access
@@ -503,18 +621,52 @@ export class BlockDevice {
     await this.data.read(offset, dst);
   }
 
-  private async storeWrite(offset: number, src: Uint8Array): Promise<void> {
-    this.unsynced = true;
-    await this.data.write(offset, src);
+  /**
+   * Issues a store write; returns its completion if the store has not
+   * completed it yet (tracked, so memory stays bounded).
+   */
+  private storeWrite(offset: number, src: Uint8Array): Promise<void> | undefined {
+    this.writeSeq++;
+    const done = this.data.write(offset, src);
     this.counters.storeWrites++;
     this.counters.storeBytesWritten += src.length;
+    if (!(done instanceof Promise)) return undefined;
+    this.track(done, src.length);
+    return done;
+  }
+
+  /** Before issuing store writes the answer will not wait for: keeps their memory bounded. */
+  private throttle(): Promise<void> | undefined {
+    if (this.outstandingBytes > MAX_OUTSTANDING_BYTES) return this.settleOutstanding(MAX_OUTSTANDING_BYTES / 2);
+  }
+
+  /** Issues a store sync covering every store write issued so far. */
+  private syncStore(): MaybePromise<void> {
+    const upTo = this.writeSeq;
+    const done = this.data.sync();
+    const settle = () => {
+      if (upTo > this.syncedSeq) this.syncedSeq = upTo;
+    };
+    if (!(done instanceof Promise)) {
+      this.counters.storeSyncs++;
+      settle();
+      return;
+    }
+    // A store that groups hands the same sync to every joiner: count it once.
+    if (done !== this.lastSync) this.counters.storeSyncs++;
+    this.lastSync = done;
+    return done.then(settle);
   }
 
   private async syncIfNeeded(): Promise<void> {
-    if (!this.unsynced) return;
-    await this.data.sync();
-    this.unsynced = false;
-    this.counters.storeSyncs++;
+    if (this.writeSeq > this.syncedSeq) await this.syncStore();
+  }
+
+  /** The running request's answer waits for a sync issued now, after its store writes. */
+  private deferSync(): void {
+    if (this.writeSeq === this.syncedSeq) return;
+    const done = this.syncStore();
+    if (done) this.defer(done);
   }
 
   private stagingBuffer(bytes: number): Uint8Array {

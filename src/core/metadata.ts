@@ -68,14 +68,13 @@ export function decodeMeta(slot: Uint8Array): DiskMeta | undefined {
 
 /**
  * Reads the newest valid metadata. Returns undefined for a store that was
- * never written (a new disk); throws ECORRUPT when something is there but
- * no slot is valid.
+ * never written (all zeros: a new disk); throws ECORRUPT when something is
+ * there but no slot is valid.
  */
 export async function readMeta(store: BlockStore): Promise<DiskMeta | undefined> {
-  const stored = await store.size();
-  if (stored === 0) return undefined;
   const buf = new Uint8Array(2 * SLOT);
   await store.read(0, buf);
+  if (buf.every((b) => b === 0)) return undefined;
   const meta = newestMeta(buf);
   if (!meta) {
     throw new DiskError(

@@ -1,20 +1,99 @@
 /**
  * Where bytes live: the one narrow interface every backend implements
- * (OPFS, IndexedDB, memory) and every wrapper too (power-loss simulator).
- * A store knows nothing of cache modes: the block core decides when sync()
- * runs. Methods may complete synchronously (OPFS) or return a promise
- * (IndexedDB); the core awaits either.
+ * (OPFS, IndexedDB, memory) and every wrapper too (the power-loss
+ * simulator, the power switch). A store knows nothing of cache modes: the
+ * block core decides when sync() runs. Methods may complete synchronously
+ * (OPFS, memory) or return a promise (IndexedDB); the core awaits either.
+ *
+ * Ordering: operations take effect in the order they are *called*, not the
+ * order they complete. A read sees every write called before it, and a
+ * sync() covers every write called before it, even while those writes are
+ * still completing: so a caller may issue many writes (and a sync) without
+ * waiting in between, and a store may group them (one IndexedDB
+ * transaction for a whole write-back and its sync).
  */
 export interface BlockStore {
-  /** Fills `dst` from byte `offset`; bytes past the stored end read as zeros. */
+  /** Fills `dst` from byte `offset`; bytes never written (or discarded) read as zeros. */
   read(offset: number, dst: Uint8Array): void | Promise<void>;
-  /** Writes all of `src` at byte `offset`, growing the store if needed. */
+  /**
+   * Writes all of `src` at byte `offset`. The store is done with `src`
+   * when the call returns (it copies what it keeps): the caller may reuse
+   * it at once. Completes once the store has accepted the write — it
+   * survives a crash of the worker, not necessarily of the power.
+   */
   write(offset: number, src: Uint8Array): void | Promise<void>;
-  /** Durability barrier: every write before it survives a power loss. */
+  /** Durability barrier: every write called before it survives a power loss once it completes. */
   sync(): void | Promise<void>;
-  /** Bytes stored (the highest written offset, or less after truncate). */
-  size(): number | Promise<number>;
-  /** Shrinks (or grows with zeros) to `size` bytes. */
-  truncate(size: number): void | Promise<void>;
+  /**
+   * QEMU's pdiscard: the range reads as zeros afterwards, and the store
+   * may give its space back. Optional: without it, zeros are written
+   * (`discardByZeroing`).
+   */
+  discard?(offset: number, length: number): void | Promise<void>;
   close(): void | Promise<void>;
+}
+
+/** A completion that may be synchronous: what every store method returns. */
+export type MaybePromise<T = void> = T | Promise<T>;
+
+/** Zero-fill piece: a multiple of every block size (the largest is 1 MiB). */
+const ZERO_PIECE = 1024 * 1024;
+let zeros: Uint8Array | undefined;
+
+/**
+ * A discard for stores that cannot do better: writes zeros, every piece
+ * issued at once (a store takes effect in call order, so nothing issued
+ * later can land under a piece). The pieces end on 1 MiB boundaries,
+ * which are block boundaries for every block size: a crash between two
+ * leaves each block either old or zeroed, never torn in the middle.
+ */
+export function discardByZeroing(store: BlockStore, offset: number, length: number): MaybePromise {
+  zeros ??= new Uint8Array(ZERO_PIECE);
+  const end = offset + length;
+  const waits: MaybePromise[] = [];
+  for (let pos = offset; pos < end; ) {
+    const next = Math.min(end, (Math.floor(pos / ZERO_PIECE) + 1) * ZERO_PIECE);
+    waits.push(store.write(pos, zeros.subarray(0, next - pos)));
+    pos = next;
+  }
+  return allDone(waits);
+}
+
+/** Waits for those of `results` that are promises; synchronous when none is. */
+export function allDone(results: readonly MaybePromise[]): MaybePromise {
+  const pending = results.filter((r): r is Promise<void> => r instanceof Promise);
+  if (pending.length > 0) return Promise.all(pending).then(() => {});
+}
+
+/** discard() where the store has it, zeros where it has not. */
+export function discardRange(store: BlockStore, offset: number, length: number): MaybePromise {
+  return store.discard ? store.discard(offset, length) : discardByZeroing(store, offset, length);
+}
+
+/**
+ * The base of every wrapper store: forwards each call to the store it
+ * wraps. Subclasses override what they change and call `super`.
+ */
+export class ForwardingStore implements BlockStore {
+  protected readonly inner: BlockStore;
+
+  constructor(inner: BlockStore) {
+    this.inner = inner;
+  }
+
+  read(offset: number, dst: Uint8Array): MaybePromise {
+    return this.inner.read(offset, dst);
+  }
+  write(offset: number, src: Uint8Array): MaybePromise {
+    return this.inner.write(offset, src);
+  }
+  sync(): MaybePromise {
+    return this.inner.sync();
+  }
+  discard(offset: number, length: number): MaybePromise {
+    return discardRange(this.inner, offset, length);
+  }
+  close(): MaybePromise {
+    return this.inner.close();
+  }
 }

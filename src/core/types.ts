@@ -3,7 +3,10 @@ export type CacheMode = 'writeback' | 'none' | 'writethrough' | 'directsync' | '
 
 export const CACHE_MODES: readonly CacheMode[] = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
 
-export type Backend = 'opfs' | 'memory';
+/** Where a disk's bytes live: OPFS, IndexedDB, or memory (volatile: gone when closed). */
+export type Backend = 'opfs' | 'idb' | 'memory';
+/** The backends that keep a disk after it is closed. */
+export type PersistentBackend = Exclude<Backend, 'memory'>;
 
 /**
  * What killing the disk worker loses. 'process': only the worker's memory
@@ -12,6 +15,7 @@ export type Backend = 'opfs' | 'memory';
  */
 export type CrashModel = 'process' | 'power';
 export type BackendChoice = Backend | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'opfs', 'idb', 'memory'];
 
 /** Counters of one open session. */
 export interface DiskStats {

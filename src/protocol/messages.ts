@@ -1,5 +1,6 @@
 import type { DiskErrorData } from '../core/errors';
 import type { Backend, BackendChoice, CacheMode, CrashModel, DiskStats } from '../core/types';
+import type { BackendReason } from '../stores/backends';
 
 /**
  * The worker boundary: a small typed protocol (comlink-style, but
@@ -29,6 +30,8 @@ export interface DiskInfo {
   size: number;
   blockSize: number;
   backend: Backend;
+  /** Why the disk is on that backend. */
+  backendReason: BackendReason;
   cacheMode: CacheMode;
   uncleanShutdown: boolean;
   crashModel: CrashModel;

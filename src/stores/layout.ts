@@ -1,9 +1,19 @@
-/** The on-disk layout every persistent backend shares: webdisk/<name>/{data.img,meta.bin}. */
+/**
+ * Where a disk lives, per backend:
+ * - OPFS: a folder `webdisk/<name>/` holding `data.img` and `meta.bin`;
+ * - IndexedDB: a database `webdisk/<name>` (see idb-disks.ts).
+ * Names are unique across backends: a disk is found in whichever holds it.
+ */
 export const ROOT_DIR = 'webdisk';
 export const DATA_FILE = 'data.img';
 export const META_FILE = 'meta.bin';
 
-/** The Web Lock that makes a disk exclusive to one open, across tabs. */
-export function lockName(name: string): string {
-  return `webdisk:${name}`;
+/** The IndexedDB database of disk `name`. */
+export function idbDatabaseName(name: string): string {
+  return `${ROOT_DIR}/${name}`;
+}
+
+/** The disk name of an IndexedDB database, or undefined if it is not a disk's. */
+export function diskNameOfDatabase(database: string): string | undefined {
+  return database.startsWith(`${ROOT_DIR}/`) ? database.slice(ROOT_DIR.length + 1) : undefined;
 }

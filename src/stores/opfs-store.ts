@@ -1,5 +1,5 @@
 import { DiskError } from '../core/errors';
-import type { BlockStore } from '../core/store';
+import { type BlockStore, discardByZeroing } from '../core/store';
 
 /** The synchronous OPFS handle, available in dedicated workers only. */
 export interface SyncAccessHandle {
@@ -57,13 +57,24 @@ export class OpfsStore implements BlockStore {
     this.handle.flush();
   }
 
-  size(): number {
-    return this.length;
+  /**
+   * A raw file has no holes to punch: a range reaching the end of the
+   * stored data shortens the file (space given back), one inside it is
+   * zeroed.
+   */
+  discard(offset: number, length: number): void | Promise<void> {
+    if (offset >= this.length) return;
+    if (offset + length >= this.length) {
+      this.handle.truncate(offset);
+      this.length = offset;
+      return;
+    }
+    return discardByZeroing(this, offset, length);
   }
 
-  truncate(size: number): void {
-    this.handle.truncate(size);
-    this.length = size;
+  /** Bytes of the file: the highest written offset, or less after a discard of the tail. */
+  get storedBytes(): number {
+    return this.length;
   }
 
   close(): void {

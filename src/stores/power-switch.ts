@@ -1,5 +1,19 @@
 import { DiskError } from '../core/errors';
-import type { BlockStore } from '../core/store';
+import { type BlockStore, ForwardingStore, type MaybePromise } from '../core/store';
+
+/** Whether the power is off: a shared flag in the worker, a plain object in tests. */
+export interface PowerSwitch {
+  readonly off: boolean;
+}
+
+/** The switch powerLoss() flips from the page: an Int32 in shared memory, non-zero once off. */
+export function sharedPowerSwitch(flag: Int32Array): PowerSwitch {
+  return {
+    get off() {
+      return Atomics.load(flag, 0) !== 0;
+    },
+  };
+}
 
 /**
  * The plug. Terminating a worker does not stop it at once: Chromium lets
@@ -10,42 +24,36 @@ import type { BlockStore } from '../core/store';
  * So the page also sets a shared flag, and the worker's stores refuse every
  * operation once it is set: the power is off from the next store call on.
  */
-export class PowerSwitchStore implements BlockStore {
-  private readonly inner: BlockStore;
-  private readonly power: Int32Array;
+export class PowerSwitchStore extends ForwardingStore {
+  private readonly power: PowerSwitch;
 
-  /** `power[0]` is 0 while the power is on. */
-  constructor(inner: BlockStore, power: Int32Array) {
-    this.inner = inner;
+  constructor(inner: BlockStore, power: PowerSwitch) {
+    super(inner);
     this.power = power;
   }
 
-  read(offset: number, dst: Uint8Array): void | Promise<void> {
+  override read(offset: number, dst: Uint8Array): MaybePromise {
     this.on();
-    return this.inner.read(offset, dst);
+    return super.read(offset, dst);
   }
-  write(offset: number, src: Uint8Array): void | Promise<void> {
+  override write(offset: number, src: Uint8Array): MaybePromise {
     this.on();
-    return this.inner.write(offset, src);
+    return super.write(offset, src);
   }
-  sync(): void | Promise<void> {
+  override sync(): MaybePromise {
     this.on();
-    return this.inner.sync();
+    return super.sync();
   }
-  size(): number | Promise<number> {
+  override discard(offset: number, length: number): MaybePromise {
     this.on();
-    return this.inner.size();
+    return super.discard(offset, length);
   }
-  truncate(size: number): void | Promise<void> {
+  override close(): MaybePromise {
     this.on();
-    return this.inner.truncate(size);
-  }
-  close(): void | Promise<void> {
-    this.on();
-    return this.inner.close();
+    return super.close();
   }
 
   private on(): void {
-    if (Atomics.load(this.power, 0) !== 0) throw new DiskError('ECLOSED', 'The disk lost power.');
+    if (this.power.off) throw new DiskError('ECLOSED', 'The disk lost power.');
   }
 }

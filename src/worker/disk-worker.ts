@@ -5,14 +5,14 @@
  */
 import { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
-import type { BlockStore } from '../core/store';
 import type { DiskStats } from '../core/types';
 import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
-import { PowerLossStore } from '../stores/power-loss-store';
-import { PowerSwitchStore } from '../stores/power-switch';
+import { chooseBackend, openBackend } from '../stores/backends';
+import { acquireDiskLock } from '../stores/locks';
+import { sharedPowerSwitch } from '../stores/power-switch';
+import { stackStores } from '../stores/stack';
 import { execute } from './execute';
-import { acquireDiskLock, openBackend, resolveBackend } from './open-backend';
 import { RingServer } from './ring-server';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
@@ -30,21 +30,23 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 }
 
 async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
-  const backend = resolveBackend(o.backend);
-  if (backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
+  // The lock first: which backend holds the disk is only stable while we hold it.
+  if (o.backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
   try {
+    const { backend, reason } = await chooseBackend(o.backend, o.name);
     const stores = await openBackend(backend, o.name, o.size !== undefined);
     try {
       // powerLoss() flips the switch: no store call gets through after it.
       // It lives in the ring's control block: both exist exactly when memory can be shared.
-      const power = sab ? powerSwitchOf(sab) : undefined;
-      const plug = (s: BlockStore) => (power ? new PowerSwitchStore(s, power) : s);
-      // The power model: unsynced store writes live in worker memory and die with it.
-      const data =
-        o.crashModel === 'power' ? plug(new PowerLossStore(plug(stores.data), o.deviceCacheSize)) : plug(stores.data);
+      const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : undefined;
+      const { data, meta } = stackStores(stores, {
+        crashModel: o.crashModel,
+        deviceCacheSize: o.deviceCacheSize,
+        power,
+      });
       device = await BlockDevice.open({
         data,
-        meta: plug(stores.meta),
+        meta,
         size: o.size,
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
@@ -71,6 +73,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
         size: device.size,
         blockSize: device.blockSize,
         backend,
+        backendReason: reason,
         cacheMode: device.cacheMode,
         uncleanShutdown: device.uncleanShutdown,
         crashModel: o.crashModel,

@@ -1,0 +1,149 @@
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BlockDevice } from '../src/core/block-device';
+import { idbDisks } from '../src/stores/idb-disks';
+import type { DiskSchema } from '../src/stores/idb-store';
+import { idbDatabaseName } from '../src/stores/layout';
+import { pattern, sameBytes } from './helpers';
+
+/**
+ * The IndexedDB store's promises about transactions, counted on
+ * fake-indexeddb: group commit, one strict transaction per flush, no read
+ * before a whole-chunk put, one range request per sequential read.
+ */
+const KiB = 1024;
+const CHUNK = 64 * KiB;
+
+/** IndexedDB calls, counted by spies that call through. */
+function spies() {
+  const tx = vi.spyOn(IDBDatabase.prototype, 'transaction');
+  const get = vi.spyOn(IDBObjectStore.prototype, 'get');
+  const getAll = vi.spyOn(IDBObjectStore.prototype, 'getAll');
+  const put = vi.spyOn(IDBObjectStore.prototype, 'put');
+  const writes = (durability?: string) =>
+    tx.mock.calls.filter(([, mode, o]) => mode === 'readwrite' && (!durability || o?.durability === durability)).length;
+  return {
+    get readwrite() {
+      return writes();
+    },
+    get strict() {
+      return writes('strict');
+    },
+    get relaxed() {
+      return writes('relaxed');
+    },
+    get gets() {
+      return get.mock.calls.length;
+    },
+    get getAlls() {
+      return getAll.mock.calls.length;
+    },
+    get puts() {
+      return put.mock.calls.length;
+    },
+  };
+}
+
+let counts: ReturnType<typeof spies>;
+let disk = 0;
+
+beforeEach(() => {
+  counts = spies();
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function newDisk(cache: 'writeback' | 'none' | 'writethrough', cacheSize = 8 * 1024 * KiB) {
+  const name = `idb-unit-${++disk}`;
+  const stores = await idbDisks.open(name, true);
+  const device = await BlockDevice.open({ ...stores, size: 64 * 1024 * KiB, cache, cacheSize });
+  /** The chunk keys stored, read through a connection of the test's own. */
+  const chunkKeys = async () => {
+    const db = await openDB<DiskSchema>(idbDatabaseName(name));
+    const keys = (await db.getAllKeys('data')).filter((k) => k >= 0);
+    db.close();
+    return keys;
+  };
+  return { device, chunkKeys, reset: () => vi.clearAllMocks() };
+}
+
+describe('IndexedDB store', () => {
+  it('a writeback flush of hundreds of scattered blocks is one strict transaction', async () => {
+    const { device, reset } = await newDisk('writeback');
+    for (let i = 0; i < 300; i++) await device.write(((i * 7919) % 16000) * 4 * KiB, pattern(4 * KiB, i));
+    reset();
+    await device.flush();
+    expect(counts.readwrite).toBe(1);
+    expect(counts.strict).toBe(1);
+    const s = await device.stats();
+    expect(s.storeWrites).toBeGreaterThan(250);
+    expect(s.storeSyncs).toBe(1);
+    await device.close();
+  });
+
+  it('writes issued together share a transaction (none: 32 in flight)', async () => {
+    const { device, reset } = await newDisk('none');
+    reset();
+    await Promise.all(Array.from({ length: 32 }, (_, i) => device.write(i * CHUNK, pattern(CHUNK, i))));
+    expect(counts.readwrite).toBeLessThanOrEqual(2);
+    expect(counts.strict).toBe(0);
+    reset();
+    await Promise.all(Array.from({ length: 32 }, (_, i) => device.write(i * CHUNK, pattern(100, i), { fua: true })));
+    // A FUA write needs a strict commit after it: the 32 share one or two.
+    expect(counts.strict).toBeGreaterThanOrEqual(1);
+    expect(counts.readwrite).toBeLessThanOrEqual(2);
+    await device.close();
+  });
+
+  it('writethrough acknowledges a write once a strict transaction holding it committed', async () => {
+    const { device, reset } = await newDisk('writethrough');
+    reset();
+    await device.write(5000, pattern(3000, 1));
+    expect(counts.strict).toBe(1);
+    expect(counts.relaxed).toBe(0);
+    await device.close();
+  });
+
+  it('a whole chunk is put without a read; a partial one is read once', async () => {
+    const { device, reset } = await newDisk('none');
+    reset();
+    await device.write(3 * CHUNK, pattern(CHUNK, 1));
+    expect(counts.gets).toBe(0);
+    expect(counts.puts).toBe(1);
+    reset();
+    await device.write(3 * CHUNK + 100, pattern(1000, 2));
+    expect(counts.gets).toBe(1);
+    expect(counts.puts).toBe(1);
+    const expected = pattern(CHUNK, 1);
+    expected.set(pattern(1000, 2), 100);
+    sameBytes(await device.read(3 * CHUNK, CHUNK), expected);
+    await device.close();
+  });
+
+  it('a sequential read is one range request, not one get per chunk', async () => {
+    const { device, reset } = await newDisk('none');
+    await device.write(0, pattern(16 * CHUNK, 3));
+    reset();
+    sameBytes(await device.read(0, 16 * CHUNK), pattern(16 * CHUNK, 3));
+    expect(counts.getAlls).toBe(1);
+    expect(counts.gets).toBe(0);
+    await device.close();
+  });
+
+  it('unwritten chunks take no space; a discard of whole chunks deletes them', async () => {
+    const { device, chunkKeys } = await newDisk('none');
+    await device.write(10 * CHUNK, pattern(3 * CHUNK, 4));
+    await device.flush();
+    expect(await chunkKeys()).toEqual([10, 11, 12]);
+    await device.discard(10 * CHUNK + 100, 2 * CHUNK); // chunk 11 whole, parts of 10 and 12
+    await device.flush();
+    expect(await chunkKeys()).toEqual([10, 12]);
+    const expected = pattern(3 * CHUNK, 4);
+    expected.fill(0, 100, 100 + 2 * CHUNK);
+    sameBytes(await device.read(10 * CHUNK, 3 * CHUNK), expected);
+    await device.close();
+  });
+});
