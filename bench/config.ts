@@ -12,17 +12,25 @@ export const GiB = 1024 * MiB;
  * Library backends under test, each with the raw baseline of the same
  * storage: `base` for workloads without a sync per write, `syncBase` for
  * modes that sync every write (writethrough, directsync) on write
- * workloads. The IndexedDB backend will be:
- *   { id: 'idb', base: 'raw-idb-relaxed', syncBase: 'raw-idb-strict' },
+ * workloads.
  */
 export const BACKENDS = [
   { id: 'opfs', base: 'raw-opfs', syncBase: 'raw-opfs+flush' },
+  { id: 'idb', base: 'raw-idb-relaxed', syncBase: 'raw-idb-strict' },
   { id: 'memory', base: 'memcopy', syncBase: 'memcopy' },
 ] as const satisfies readonly { id: string; base: RawId; syncBase: RawId }[];
 
 export type BackendId = (typeof BACKENDS)[number]['id'];
 
-export type WorkloadId = 'seq-write' | 'seq-read' | 'rand-write' | 'rand-read' | 'rand-read-hot' | 'fsync' | 'mixed';
+export type WorkloadId =
+  | 'seq-write'
+  | 'seq-read'
+  | 'rand-write'
+  | 'rand-read'
+  | 'rand-read-hot'
+  | 'fsync'
+  | 'rand-write-f256'
+  | 'mixed';
 
 export interface Workload {
   id: WorkloadId;
@@ -34,8 +42,8 @@ export interface Workload {
   seq: boolean;
   /** Percentage of reads; the rest are writes. */
   readPct: number;
-  /** A flush after every write, awaited: the fsync pattern. */
-  flushEach: boolean;
+  /** A flush after every `flushEvery`-th write, awaited (1: the fsync pattern; 0: none until the end). */
+  flushEvery: number;
   /** Random offsets only within the first `hotBytes` of the region, read once (untimed) before the runs. */
   hotBytes?: number;
 }
@@ -53,17 +61,17 @@ export const WORKLOADS: readonly Workload[] = [
     bs: MiB,
     seq: true,
     readPct: 0,
-    flushEach: false,
+    flushEvery: 0,
   },
-  { id: 'seq-read', title: 'sequential read, 1 MiB', bs: MiB, seq: true, readPct: 100, flushEach: false },
-  { id: 'rand-write', title: 'random write, 4 KiB', bs: 4 * KiB, seq: false, readPct: 0, flushEach: false },
+  { id: 'seq-read', title: 'sequential read, 1 MiB', bs: MiB, seq: true, readPct: 100, flushEvery: 0 },
+  { id: 'rand-write', title: 'random write, 4 KiB', bs: 4 * KiB, seq: false, readPct: 0, flushEvery: 0 },
   {
     id: 'rand-read',
     title: 'random read, 4 KiB, whole region',
     bs: 4 * KiB,
     seq: false,
     readPct: 100,
-    flushEach: false,
+    flushEvery: 0,
   },
   {
     id: 'rand-read-hot',
@@ -71,7 +79,7 @@ export const WORKLOADS: readonly Workload[] = [
     bs: 4 * KiB,
     seq: false,
     readPct: 100,
-    flushEach: false,
+    flushEvery: 0,
     hotBytes: 16 * MiB,
   },
   {
@@ -80,9 +88,17 @@ export const WORKLOADS: readonly Workload[] = [
     bs: 4 * KiB,
     seq: false,
     readPct: 0,
-    flushEach: true,
+    flushEvery: 1,
   },
-  { id: 'mixed', title: 'random 4 KiB, 70% read / 30% write', bs: 4 * KiB, seq: false, readPct: 70, flushEach: false },
+  {
+    id: 'rand-write-f256',
+    title: 'random write, 4 KiB, flush after every 256th',
+    bs: 4 * KiB,
+    seq: false,
+    readPct: 0,
+    flushEvery: 256,
+  },
+  { id: 'mixed', title: 'random 4 KiB, 70% read / 30% write', bs: 4 * KiB, seq: false, readPct: 70, flushEvery: 0 },
 ];
 
 export const workloadById = (id: WorkloadId): Workload => WORKLOADS.find((w) => w.id === id) as Workload;
@@ -101,13 +117,13 @@ export const RAW_BASELINES: readonly { id: RawId; what: string; appliesTo(w: Wor
     id: 'raw-opfs+flush',
     what: 'OPFS sync handle, flush() after every write',
     // Reads do not differ from raw-opfs; fsync already flushes every write.
-    appliesTo: (w) => hasWrites(w) && !w.flushEach,
+    appliesTo: (w) => hasWrites(w) && w.flushEvery !== 1,
   },
   {
     id: 'raw-idb-relaxed',
     what: 'IndexedDB (idb), 64 KiB chunks, one readwrite transaction per request, durability relaxed',
     // Relaxed has no flush: the fsync pattern is meaningless there.
-    appliesTo: (w) => !w.flushEach,
+    appliesTo: (w) => w.flushEvery !== 1,
   },
   {
     id: 'raw-idb-strict',

@@ -351,8 +351,8 @@ export class Engine {
           const off = stream.offset;
           const data = wb.fill(off, w.bs, expect.issue(off, w.bs));
           await io.write(off, data, i);
-          if (w.flushEach) await io.flush();
           writes++;
+          if (w.flushEvery > 0 && writes % w.flushEvery === 0) await io.flush();
         }
         lat.add(performance.now() - t);
       }
@@ -396,8 +396,8 @@ export class Engine {
       } else {
         const off = stream.offset;
         io.write(off, wb.fill(off, w.bs, expect.issue(off, w.bs)));
-        if (w.flushEach) io.flush();
         writes++;
+        if (w.flushEvery > 0 && writes % w.flushEvery === 0) io.flush();
       }
       const t = performance.now();
       lat.add(t - issued[head]);

@@ -104,7 +104,7 @@ export function baseOf(target: string, w: Workload): string | undefined {
   const b = BACKENDS.find((x) => x.id === backend);
   if (!b) return undefined;
   const syncsEachWrite = mode === 'writethrough' || mode === 'directsync';
-  return syncsEachWrite && hasWrites(w) && !w.flushEach ? b.syncBase : b.base;
+  return syncsEachWrite && hasWrites(w) && w.flushEvery !== 1 ? b.syncBase : b.base;
 }
 
 export function summarize(cases: CaseResult[]): Summary[] {

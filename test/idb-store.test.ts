@@ -60,14 +60,15 @@ async function newDisk(cache: 'writeback' | 'none' | 'writethrough', cacheSize =
   const name = `idb-unit-${++disk}`;
   const stores = await idbDisks.open(name, true);
   const device = await BlockDevice.open({ ...stores, size: 64 * 1024 * KiB, cache, cacheSize });
-  /** The chunk keys stored, read through a connection of the test's own. */
-  const chunkKeys = async () => {
+  /** The keys of chunks or block records stored, read through a connection of the test's own. */
+  const keys = async (store: 'data' | 'blocks') => {
     const db = await openDB<DiskSchema>(idbDatabaseName(name));
-    const keys = (await db.getAllKeys('data')).filter((k) => k >= 0);
+    const found = (await db.getAllKeys(store)).filter((k) => k >= 0);
     db.close();
-    return keys;
+    return found;
   };
-  return { device, chunkKeys, reset: () => vi.clearAllMocks() };
+  const chunkKeys = () => keys('data');
+  return { device, chunkKeys, keys, reset: () => vi.clearAllMocks() };
 }
 
 describe('IndexedDB store', () => {
@@ -107,28 +108,67 @@ describe('IndexedDB store', () => {
     await device.close();
   });
 
-  it('a whole chunk is put without a read; a partial one is read once', async () => {
-    const { device, reset } = await newDisk('none');
+  it('a whole chunk is put without a read; whole 4 KiB blocks as block records, without a read', async () => {
+    const { device, reset, keys } = await newDisk('none');
     reset();
     await device.write(3 * CHUNK, pattern(CHUNK, 1));
     expect(counts.gets).toBe(0);
     expect(counts.puts).toBe(1);
     reset();
-    await device.write(3 * CHUNK + 100, pattern(1000, 2));
-    expect(counts.gets).toBe(1);
-    expect(counts.puts).toBe(1);
+    // Two whole 4 KiB blocks of chunk 3: two block records, no read, the chunk untouched.
+    await device.write(3 * CHUNK + 8192, pattern(8192, 2));
+    expect(counts.gets).toBe(0);
+    expect(counts.puts).toBe(2);
+    expect(await keys('blocks')).toEqual([3 * 16 + 2, 3 * 16 + 3]);
     const expected = pattern(CHUNK, 1);
-    expected.set(pattern(1000, 2), 100);
+    expected.set(pattern(8192, 2), 8192);
     sameBytes(await device.read(3 * CHUNK, CHUNK), expected);
     await device.close();
   });
 
-  it('a sequential read is one range request, not one get per chunk', async () => {
+  it('a partly written block reads its old bytes once: its record, else its chunk', async () => {
+    const { device, reset, keys } = await newDisk('none');
+    await device.write(3 * CHUNK, pattern(CHUNK, 1));
+    reset();
+    await device.write(3 * CHUNK + 100, pattern(1000, 2)); // inside block 0 of chunk 3
+    expect(counts.gets).toBe(2); // the block's record (absent), then the chunk
+    expect(counts.puts).toBe(1);
+    reset();
+    await device.write(3 * CHUNK + 2000, pattern(10, 3)); // the same block again: its record now
+    expect(counts.gets).toBe(1);
+    expect(await keys('blocks')).toEqual([3 * 16]);
+    const expected = pattern(CHUNK, 1);
+    expected.set(pattern(1000, 2), 100);
+    expected.set(pattern(10, 3), 2000);
+    sameBytes(await device.read(3 * CHUNK, CHUNK), expected);
+    await device.close();
+  });
+
+  it('a chunk with more than half its blocks written at once is rewritten whole; its records go', async () => {
+    const { device, reset, keys } = await newDisk('none');
+    await device.write(5 * CHUNK + 4096, pattern(4096, 1));
+    expect(await keys('blocks')).toEqual([5 * 16 + 1]);
+    reset();
+    await device.write(5 * CHUNK + 100, pattern(40_000, 2)); // 10 of 16 blocks
+    expect(await keys('blocks')).toEqual([]);
+    expect(await keys('data')).toEqual([5]);
+    reset();
+    await device.write(5 * CHUNK + 60_000, pattern(100, 3));
+    await device.write(5 * CHUNK, pattern(CHUNK, 4)); // whole: records go
+    expect(await keys('blocks')).toEqual([]);
+    sameBytes(await device.read(5 * CHUNK, CHUNK), pattern(CHUNK, 4));
+    await device.close();
+  });
+
+  it('a sequential read is one range request per object store, not one get per chunk', async () => {
     const { device, reset } = await newDisk('none');
     await device.write(0, pattern(16 * CHUNK, 3));
+    await device.write(5000, pattern(4096, 4)); // a block record in the range
     reset();
-    sameBytes(await device.read(0, 16 * CHUNK), pattern(16 * CHUNK, 3));
-    expect(counts.getAlls).toBe(1);
+    const expected = pattern(16 * CHUNK, 3);
+    expected.set(pattern(4096, 4), 5000);
+    sameBytes(await device.read(0, 16 * CHUNK), expected);
+    expect(counts.getAlls).toBe(2); // chunks, and block records
     expect(counts.gets).toBe(0);
     await device.close();
   });

@@ -6,9 +6,10 @@ import { type DiskDatabase, type DiskSchema, IdbStore } from './idb-store';
 import { diskNameOfDatabase, idbDatabaseName } from './layout';
 
 /**
- * Disks in IndexedDB: a database `webdisk/<name>` each, with three object
+ * Disks in IndexedDB: a database `webdisk/<name>` each, with four object
  * stores — `info` (the layout: format and chunk size, fixed at creation),
- * `meta` (the two metadata slots, as on OPFS) and `data` (the chunks).
+ * `meta` (the two metadata slots, as on OPFS), `data` (the chunks) and
+ * `blocks` (4 KiB block records laid over partly written chunks).
  */
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
@@ -72,6 +73,7 @@ export const idbDisks: DiskBackend = {
           up.createObjectStore('info');
           up.createObjectStore('meta');
           up.createObjectStore('data');
+          up.createObjectStore('blocks');
           void tx.objectStore('info').put({ format: LAYOUT_FORMAT, chunkSize: DEFAULT_CHUNK_SIZE }, 'layout');
         },
         blocking(_current, _blocked, event) {
@@ -95,8 +97,8 @@ export const idbDisks: DiskBackend = {
     }
     const release = sharedClose(db);
     return {
-      data: new IdbStore(db, 'data', layout.chunkSize, release),
-      meta: new IdbStore(db, 'meta', META_CHUNK, release),
+      data: new IdbStore(db, { chunks: 'data', blocks: 'blocks' }, layout.chunkSize, release),
+      meta: new IdbStore(db, { chunks: 'meta' }, META_CHUNK, release),
       discardIfNew: async () => {
         if (!existed) await deleteDB(dbName).catch(() => undefined);
       },

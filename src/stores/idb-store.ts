@@ -3,9 +3,19 @@ import { toDiskError } from '../core/errors';
 import type { BlockStore } from '../core/store';
 
 /**
- * One object store of a disk's IndexedDB database, as a BlockStore: bytes
- * in fixed-size chunks keyed by chunk index (a chunk never written, or
- * discarded whole, is absent: it takes no space and reads as zeros).
+ * A disk's bytes in its IndexedDB database, as a BlockStore: fixed-size
+ * chunks (64 KiB by default) keyed by chunk index; a chunk never written,
+ * or discarded whole, is absent: it takes no space and reads as zeros.
+ *
+ * Small writes do not rewrite their chunk. IndexedDB stores a value whole,
+ * so a 4 KiB write into a 64 KiB chunk would cost a 64 KiB read and a
+ * 64 KiB put — and IndexedDB's cost here is the bytes it moves. So a chunk
+ * partly written keeps its untouched bytes where they are and takes the
+ * written 4 KiB blocks as block records (a second object store keyed by
+ * block index, laid over the chunk on reads). A chunk written whole, or
+ * with more than half of its blocks touched at once, is folded back into
+ * one chunk value and its block records deleted. (The metadata store has
+ * 512-byte chunks and no block records.)
  *
  * Durability, mapped onto transactions:
  * - a write completes once the transaction holding it has committed with
@@ -27,14 +37,22 @@ export interface DiskSchema extends DBSchema {
   info: { key: string; value: { format: number; chunkSize: number } };
   meta: { key: number; value: ArrayBuffer };
   data: { key: number; value: ArrayBuffer };
+  blocks: { key: number; value: ArrayBuffer };
 }
 export type DiskDatabase = IDBPDatabase<DiskSchema>;
-export type ChunkStoreName = 'meta' | 'data';
+
+/** Which object stores an IdbStore keeps its bytes in. */
+export type IdbStoreLayout = { chunks: 'meta'; blocks?: undefined } | { chunks: 'data'; blocks: 'blocks' };
+
+/** Bytes per block record. */
+export const IDB_BLOCK = 4096;
 
 /** The key of the tiny record a sync writes when it has nothing else to commit. */
 const SYNC_MARKER = -1;
 /** Chunks per range read (bounds the memory of one getAll). */
 const CHUNKS_PER_READ = 64;
+/** A chunk with more of its blocks touched at once than this share is rewritten whole. */
+const FOLD_SHARE = 0.5;
 /** Chunk buffers kept for reuse (fresh memory is slow on some machines). */
 const POOL_LIMIT = 64;
 
@@ -61,7 +79,11 @@ interface Group {
 export class IdbStore implements BlockStore {
   readonly chunkSize: number;
   private readonly db: DiskDatabase;
-  private readonly name: ChunkStoreName;
+  private readonly chunks: IdbStoreLayout['chunks'];
+  private readonly blocks: 'blocks' | undefined;
+  /** Block records per chunk (0: this store keeps none). */
+  private readonly perChunk: number;
+  private readonly scope: ('meta' | 'data' | 'blocks')[];
   /** Collecting: no transaction yet. */
   private next: Group | undefined;
   /** Committing. */
@@ -72,10 +94,13 @@ export class IdbStore implements BlockStore {
   private readonly release: () => void;
 
   /** `release`: called once this store is closed (the database connection may be shared). */
-  constructor(db: DiskDatabase, name: ChunkStoreName, chunkSize: number, release: () => void = () => db.close()) {
+  constructor(db: DiskDatabase, layout: IdbStoreLayout, chunkSize: number, release: () => void = () => db.close()) {
     this.db = db;
     this.release = release;
-    this.name = name;
+    this.chunks = layout.chunks;
+    this.blocks = layout.blocks;
+    this.perChunk = layout.blocks && chunkSize > IDB_BLOCK ? chunkSize / IDB_BLOCK : 0;
+    this.scope = this.perChunk > 0 ? [layout.chunks, 'blocks'] : [layout.chunks];
     this.chunkSize = chunkSize;
     this.scratch = new Uint8Array(chunkSize);
   }
@@ -101,29 +126,42 @@ export class IdbStore implements BlockStore {
     }
   }
 
-  /** Chunks [first, last] as stored: range reads (one getAll per 64 chunks), absent chunks as zeros. */
+  /**
+   * Chunks [first, last] as stored, block records laid over them: range
+   * reads (one getAll per 64 chunks, one for their block records); absent
+   * chunks read as zeros.
+   */
   private readStored(first: number, last: number, offset: number, dst: Uint8Array): Promise<unknown> {
     const cs = this.chunkSize;
     // Created now, after any committing transaction: IndexedDB runs it after that one.
-    const tx = this.db.transaction(this.name, 'readonly');
-    const store = tx.store;
+    const tx = this.db.transaction(this.scope, 'readonly');
+    const chunks = tx.objectStore(this.chunks);
     const reads: Promise<void>[] = [];
     for (let from = first; from <= last; from += CHUNKS_PER_READ) {
       const to = Math.min(last, from + CHUNKS_PER_READ - 1);
-      if (from === to) {
-        reads.push(store.get(from).then((value) => this.place(from, value, offset, dst)));
-      } else {
-        const range = IDBKeyRange.bound(from, to);
-        reads.push(
-          Promise.all([store.getAllKeys(range), store.getAll(range)]).then(([keys, values]) => {
-            // Absent chunks are zeros: clear the span first, then place what exists.
-            fillSpan(dst, offset, from * cs, (to + 1) * cs, 0);
-            for (const [i, key] of keys.entries()) this.place(key, values[i], offset, dst, true);
-          }),
-        );
-      }
+      const range = from === to ? from : IDBKeyRange.bound(from, to);
+      const stored = Promise.all([chunks.getAllKeys(range), chunks.getAll(range)]);
+      const records = this.perChunk > 0 ? this.blockRecords(tx.objectStore('blocks'), from, to) : undefined;
+      reads.push(
+        Promise.all([stored, records]).then(([[keys, values], blocks]) => {
+          // Absent chunks are zeros: clear the span first, then place what exists.
+          fillSpan(dst, offset, from * cs, (to + 1) * cs, 0);
+          for (const [i, key] of keys.entries()) place(values[i], key * cs, offset, dst);
+          if (blocks) for (const [i, key] of blocks[0].entries()) place(blocks[1][i], key * IDB_BLOCK, offset, dst);
+        }),
+      );
     }
     return Promise.all(reads);
+  }
+
+  /** The block records of chunks [from, to]: keys and values. */
+  private blockRecords(
+    store: { getAllKeys(r: IDBKeyRange): Promise<number[]>; getAll(r: IDBKeyRange): Promise<ArrayBuffer[]> },
+    from: number,
+    to: number,
+  ): Promise<[number[], ArrayBuffer[]]> {
+    const range = IDBKeyRange.bound(from * this.perChunk, (to + 1) * this.perChunk - 1);
+    return Promise.all([store.getAllKeys(range), store.getAll(range)]);
   }
 
   write(offset: number, src: Uint8Array): Promise<void> {
@@ -231,29 +269,100 @@ export class IdbStore implements BlockStore {
   }
 
   private async commit(group: Group): Promise<void> {
-    const tx = this.db.transaction(this.name, 'readwrite', { durability: group.strict ? 'strict' : 'relaxed' });
-    const store = tx.store;
+    const tx = this.db.transaction(this.scope, 'readwrite', { durability: group.strict ? 'strict' : 'relaxed' });
+    const chunks = tx.objectStore(this.chunks);
+    const blocks = this.perChunk > 0 ? tx.objectStore('blocks') : undefined;
     const cs = this.chunkSize;
-    const puts: Promise<unknown>[] = [];
+    const per = this.perChunk;
+    const requests: (Promise<unknown> | undefined)[] = [];
+    /** The chunk's block records go: the chunk value now holds all its bytes. */
+    const dropBlocks = (index: number) =>
+      blocks ? blocks.delete(IDBKeyRange.bound(index * per, (index + 1) * per - 1)) : undefined;
     for (const [index, pc] of group.chunks) {
       const buf = pc.buf;
       if (!buf || pc.spans.length === 0) {
-        puts.push(store.delete(index)); // discarded whole, nothing written since
+        requests.push(chunks.delete(index), dropBlocks(index)); // discarded whole, nothing written since
         continue;
       }
-      // The chunk is assembled in a scratch buffer (the group's own stay as
-      // written, for reads that lay them over older data) and cloned by
-      // put() at once, so one scratch buffer serves every put.
+      // Values are assembled in a scratch buffer (the group's own buffers
+      // stay as written, for reads that lay them over older data) and
+      // cloned by put() at once, so one scratch buffer serves every put.
       if (pc.zeroBase || coversAll(pc.spans, cs)) {
-        puts.push(store.put(merge(this.scratch, buf, pc.spans, undefined), index));
+        requests.push(chunks.put(merge(this.scratch, buf, pc.spans, undefined), index), dropBlocks(index));
         continue;
       }
-      // Partial: read the stored chunk once, in this transaction, and merge.
-      puts.push(store.get(index).then((old) => store.put(merge(this.scratch, buf, pc.spans, old), index)));
+      const touched = per > 0 ? touchedBlocks(pc.spans, IDB_BLOCK) : [];
+      if (blocks && touched.length > 0 && touched.length <= per * FOLD_SHARE) {
+        requests.push(this.putBlocks(chunks, blocks, index, pc, touched));
+        continue;
+      }
+      // Fold: read the chunk and its block records once, in this transaction; store it whole.
+      const old = Promise.all([chunks.get(index), blocks ? this.blockRecords(blocks, index, index) : undefined]);
+      requests.push(
+        old.then(([value, records]) => {
+          const out = this.scratch;
+          fillFrom(out, value);
+          if (records)
+            for (const [i, key] of records[0].entries()) place(records[1][i], key * IDB_BLOCK, index * cs, out);
+          for (let i = 0; i < pc.spans.length; i += 2) out.set(buf.subarray(pc.spans[i], pc.spans[i + 1]), pc.spans[i]);
+          const put = chunks.put(out.buffer as ArrayBuffer, index);
+          return Promise.all([put, records && records[0].length > 0 ? dropBlocks(index) : undefined]);
+        }),
+      );
     }
-    if (group.chunks.size === 0) puts.push(store.put(new ArrayBuffer(0), SYNC_MARKER));
+    if (group.chunks.size === 0) requests.push(chunks.put(new ArrayBuffer(0), SYNC_MARKER));
     // tx.done rejects with the transaction's error (QuotaExceededError…) if any request failed.
-    await Promise.all([...puts, tx.done]);
+    await Promise.all([...requests, tx.done]);
+  }
+
+  /**
+   * A few blocks of a chunk written: each goes as its own block record. A
+   * block only partly written needs its old bytes — its record, else the
+   * chunk's — read once, in the committing transaction.
+   */
+  private async putBlocks(
+    chunks: { get(k: number): Promise<ArrayBuffer | undefined> },
+    blocks: {
+      get(k: number): Promise<ArrayBuffer | undefined>;
+      put(v: ArrayBuffer, k: number): Promise<unknown>;
+    },
+    index: number,
+    pc: PendingChunk,
+    touched: number[],
+  ): Promise<void> {
+    const buf = pc.buf as Uint8Array;
+    const base = index * this.perChunk;
+    const partial = touched.filter((j) => !coversRange(pc.spans, j * IDB_BLOCK, (j + 1) * IDB_BLOCK));
+    let chunk: Promise<ArrayBuffer | undefined> | undefined;
+    const chunkValue = () => {
+      if (!chunk) chunk = chunks.get(index);
+      return chunk;
+    };
+    const olds = new Map<number, Promise<ArrayBuffer | undefined>>();
+    for (const j of partial) {
+      olds.set(
+        j,
+        blocks.get(base + j).then((rec) => rec ?? chunkValue().then((c) => c && sliceOf(c, j))),
+      );
+    }
+    const puts: Promise<unknown>[] = [];
+    const block = this.scratch.subarray(0, IDB_BLOCK);
+    for (const j of touched) {
+      const old = olds.get(j);
+      const put = (oldBytes: ArrayBuffer | undefined) => {
+        fillFrom(block, oldBytes);
+        const start = j * IDB_BLOCK;
+        for (let i = 0; i < pc.spans.length; i += 2) {
+          const from = Math.max(start, pc.spans[i]);
+          const to = Math.min(start + IDB_BLOCK, pc.spans[i + 1]);
+          if (to > from) block.set(buf.subarray(from, to), from - start);
+        }
+        // A view's whole buffer would be stored: put a copy of just the block.
+        return blocks.put(block.slice().buffer, base + j);
+      };
+      puts.push(old ? old.then(put) : put(undefined));
+    }
+    await Promise.all(puts);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -265,23 +374,6 @@ export class IdbStore implements BlockStore {
       group.chunks.set(index, pc);
     }
     return pc;
-  }
-
-  /** Copies the part of stored chunk `index` that overlaps dst (at disk byte `offset`). */
-  private place(index: number, value: ArrayBuffer | undefined, offset: number, dst: Uint8Array, cleared = false): void {
-    const cs = this.chunkSize;
-    const start = index * cs;
-    if (!value) {
-      if (!cleared) fillSpan(dst, offset, start, start + cs, 0);
-      return;
-    }
-    const bytes = new Uint8Array(value);
-    const from = Math.max(offset, start);
-    const to = Math.min(offset + dst.length, start + cs);
-    if (to <= from) return;
-    const stored = Math.max(0, Math.min(to, start + bytes.length) - from);
-    if (stored > 0) dst.set(bytes.subarray(from - start, from - start + stored), from - offset);
-    if (from + stored < to) dst.fill(0, from + stored - offset, to - offset);
   }
 
   /** Lays a not-yet-committed group's chunks over what was read. */
@@ -329,7 +421,42 @@ export function addSpan(spans: number[], start: number, end: number): void {
 }
 
 function coversAll(spans: number[], size: number): boolean {
-  return spans.length === 2 && spans[0] === 0 && spans[1] >= size;
+  return coversRange(spans, 0, size);
+}
+
+/** Whether [from, to) lies inside one of the spans. */
+function coversRange(spans: number[], from: number, to: number): boolean {
+  for (let i = 0; i < spans.length; i += 2) if (spans[i] <= from && spans[i + 1] >= to) return true;
+  return false;
+}
+
+/** Indexes (within the chunk) of the `size`-byte blocks the spans touch. */
+function touchedBlocks(spans: number[], size: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < spans.length; i += 2) {
+    for (let j = Math.floor(spans[i] / size); j * size < spans[i + 1]; j++) if (out.at(-1) !== j) out.push(j);
+  }
+  return out;
+}
+
+/** The bytes of block `j` of a stored chunk (or undefined past its end). */
+function sliceOf(chunk: ArrayBuffer, j: number): ArrayBuffer | undefined {
+  return j * IDB_BLOCK < chunk.byteLength ? chunk.slice(j * IDB_BLOCK, (j + 1) * IDB_BLOCK) : undefined;
+}
+
+/** `out` filled from a stored value (zeros past its end, or everywhere without one). */
+function fillFrom(out: Uint8Array, value: ArrayBuffer | undefined): void {
+  const kept = value ? Math.min(value.byteLength, out.length) : 0;
+  if (value && kept > 0) out.set(new Uint8Array(value, 0, kept));
+  out.fill(0, kept);
+}
+
+/** Copies the part of a stored value (holding disk bytes from `start`) that overlaps dst (at disk byte `offset`). */
+function place(value: ArrayBuffer, start: number, offset: number, dst: Uint8Array): void {
+  const bytes = new Uint8Array(value);
+  const from = Math.max(offset, start);
+  const to = Math.min(offset + dst.length, start + bytes.length);
+  if (to > from) dst.set(bytes.subarray(from - start, to - start), from - offset);
 }
 
 /**
@@ -338,9 +465,7 @@ function coversAll(spans: number[], size: number): boolean {
  * zeros where there are none) outside them.
  */
 function merge(out: Uint8Array, buf: Uint8Array, spans: number[], old: ArrayBuffer | undefined): ArrayBuffer {
-  const kept = old ? Math.min(old.byteLength, out.length) : 0;
-  if (old) out.set(new Uint8Array(old, 0, kept));
-  out.fill(0, kept);
+  fillFrom(out, old);
   for (let i = 0; i < spans.length; i += 2) out.set(buf.subarray(spans[i], spans[i + 1]), spans[i]);
   return out.buffer as ArrayBuffer;
 }
