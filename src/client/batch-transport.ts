@@ -1,12 +1,22 @@
 import { type DiskError, errorFromData } from '../core/errors';
-import type { Envelope, FromWorker, Request, Result, ToWorker } from '../protocol/messages';
+import type {
+  Envelope,
+  FromWorker,
+  Op,
+  Reply,
+  ReplyOf,
+  Request,
+  RequestOf,
+  Result,
+  ToWorker,
+} from '../protocol/messages';
 import type { Transport } from './transport';
 
 /** Smallest payload buffer: small writes share one, reused from the pool. */
 const MIN_PAYLOAD = 64 * 1024;
 
 interface Pending {
-  resolve(value: unknown): void;
+  resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
 
@@ -44,7 +54,12 @@ export class BatchTransport implements Transport {
   }
 
   /** Queues a request; `data` (for writes) is copied at once, so the caller may reuse it. */
-  call(req: Request, data?: Uint8Array): Promise<unknown> {
+  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>> {
+    // The reply's type follows the request's op: the worker answers per Operations.
+    return this.queue(request as Request, data) as Promise<ReplyOf<O>>;
+  }
+
+  private queue(req: Request, data?: Uint8Array): Promise<Reply | undefined> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     const env = { ...req, id } as Envelope;

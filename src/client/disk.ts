@@ -69,7 +69,7 @@ export class Disk {
   read(offset: number, length: number): Promise<Uint8Array> {
     return (
       this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES)) ??
-      (this.transport.call({ op: 'read', offset, length }) as Promise<Uint8Array>)
+      this.transport.call({ op: 'read', offset, length })
     );
   }
 
@@ -86,7 +86,7 @@ export class Disk {
           throw new DiskError('EINVAL', 'readInto: the destination must be a Uint8Array.');
         }
         checkRange(offset, into.length, this.size, 'read', MAX_IO_BYTES);
-      }) ?? (this.transport.call({ op: 'read', offset, length: into.length }, into) as Promise<Uint8Array>)
+      }) ?? this.transport.call({ op: 'read', offset, length: into.length }, into)
     );
   }
 
@@ -96,24 +96,20 @@ export class Disk {
       this.guard(() => {
         checkData(data);
         checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
-      }) ??
-      (this.transport.call(
-        { op: 'write', offset, length: data.length, at: 0, fua: opts?.fua === true },
-        data,
-      ) as Promise<void>)
+      }) ?? this.transport.call({ op: 'write', offset, length: data.length, at: 0, fua: opts?.fua === true }, data)
     );
   }
 
   /** Makes every write acknowledged before it durable, as the cache mode defines. */
   flush(): Promise<void> {
-    return this.guard() ?? (this.transport.call({ op: 'flush' }) as Promise<void>);
+    return this.guard() ?? this.transport.call({ op: 'flush' });
   }
 
   /** The range reads back as zeros afterwards. */
   discard(offset: number, length: number): Promise<void> {
     return (
       this.guard(() => checkRange(offset, length, this.size, 'discard')) ??
-      (this.transport.call({ op: 'discard', offset, length }) as Promise<void>)
+      this.transport.call({ op: 'discard', offset, length })
     );
   }
 
@@ -121,14 +117,14 @@ export class Disk {
   setCacheMode(mode: CacheMode): Promise<void> {
     const bad = this.guard(() => checkCacheMode(mode));
     if (bad) return bad;
-    const done = this.transport.call({ op: 'setCacheMode', mode }) as Promise<void>;
+    const done = this.transport.call({ op: 'setCacheMode', mode });
     return done.then(() => {
       this.mode = mode;
     });
   }
 
   stats(): Promise<DiskStats> {
-    return this.guard() ?? (this.transport.call({ op: 'stats' }) as Promise<DiskStats>);
+    return this.guard() ?? this.transport.call({ op: 'stats' });
   }
 
   /** Writes everything back, syncs, marks the disk cleanly closed and ends the worker. */
@@ -136,7 +132,7 @@ export class Disk {
     const bad = this.guard();
     if (bad) return bad;
     this.closedBy = 'close';
-    const done = this.transport.call({ op: 'close' }) as Promise<void>;
+    const done = this.transport.call({ op: 'close' });
     return done.then(
       () => {
         this.worker.terminate();

@@ -1,5 +1,6 @@
 import { type DiskError, type DiskErrorData, errorFromData } from '../core/errors';
-import type { Request } from '../protocol/messages';
+import type { DiskStats } from '../core/types';
+import type { Op, Reply, ReplyOf, Request, RequestOf } from '../protocol/messages';
 import {
   CTRL,
   DEFAULT_ARENA,
@@ -27,14 +28,14 @@ interface InFlight {
   start: number;
   end: number;
   done: boolean;
-  resolve(value: unknown): void;
+  resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
 
 interface Waiting {
   request: Request;
   data: Uint8Array | undefined;
-  resolve(value: unknown): void;
+  resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
 
@@ -80,7 +81,12 @@ export class RingTransport implements Transport {
     return false; // everything arrives through shared memory
   }
 
-  call(request: Request, data?: Uint8Array): Promise<unknown> {
+  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>> {
+    // The reply's type follows the request's op: the worker answers per Operations.
+    return this.send(request as Request, data) as Promise<ReplyOf<O>>;
+  }
+
+  private send(request: Request, data?: Uint8Array): Promise<Reply | undefined> {
     if (this.dead) return Promise.reject(this.dead);
     if ((request.op === 'read' || request.op === 'write') && request.length > this.chunk) {
       return this.split(request, data);
@@ -129,7 +135,7 @@ export class RingTransport implements Transport {
   }
 
   /** Big reads and writes go as chunks, in order; the result is assembled here. */
-  private async split(request: Request, data?: Uint8Array): Promise<unknown> {
+  private async split(request: Request, data?: Uint8Array): Promise<Reply | undefined> {
     if (request.op !== 'read' && request.op !== 'write') throw new Error('unreachable');
     const parts: Promise<unknown>[] = [];
     const out = request.op === 'read' ? (data ?? new Uint8Array(request.length)) : undefined;
@@ -137,7 +143,7 @@ export class RingTransport implements Transport {
       const n = Math.min(this.chunk, request.length - done);
       const offset = request.offset + done;
       if (request.op === 'read') {
-        parts.push(this.call({ op: 'read', offset, length: n }).then((bytes) => out?.set(bytes as Uint8Array, done)));
+        parts.push(this.call({ op: 'read', offset, length: n }).then((bytes) => out?.set(bytes, done)));
       } else {
         const chunk = data?.subarray(done, done + n);
         parts.push(this.call({ op: 'write', offset, length: n, at: 0, fua: request.fua }, chunk));
@@ -151,7 +157,7 @@ export class RingTransport implements Transport {
   private tryPublish(
     request: Request,
     data: Uint8Array | undefined,
-    resolve: (v: unknown) => void,
+    resolve: (v: Reply | undefined) => void,
     reject: (e: DiskError) => void,
   ): boolean {
     if (this.inflight.length >= RING_SLOTS) return false;
@@ -205,7 +211,7 @@ export class RingTransport implements Transport {
         if (f.into) f.into.set(result);
         f.resolve(f.into ?? result.slice());
       } else {
-        f.resolve(json);
+        f.resolve(json as DiskStats | undefined); // the only reply that travels as JSON
       }
     }
     // Free the arena and slots of the answered prefix, then let the backlog in.

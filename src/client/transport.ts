@@ -1,5 +1,5 @@
 import type { DiskError } from '../core/errors';
-import type { FromWorker, Request } from '../protocol/messages';
+import type { FromWorker, Op, ReplyOf, RequestOf } from '../protocol/messages';
 
 /**
  * How requests reach the disk worker: a shared-memory ring when the page
@@ -13,7 +13,7 @@ export interface Transport {
    * for a read, `data` (if given) receives the result, and is what the
    * promise resolves with: no allocation per read.
    */
-  call(request: Request, data?: Uint8Array): Promise<unknown>;
+  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>>;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
   /** Rejects everything pending and every later call (the worker is gone). */

@@ -5,8 +5,7 @@
  */
 import { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
-import type { DiskStats } from '../core/types';
-import type { Envelope, FromWorker, OpenRequest, Request, Result, ToWorker } from '../protocol/messages';
+import type { Envelope, FromWorker, OpenRequest, Reply, Request, Result, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
 import { chooseBackend, openBackend } from '../stores/backends';
 import { acquireDiskLock } from '../stores/locks';
@@ -86,7 +85,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
 }
 
 /** Executes a request; a completed close also gives up the lock and the ring. */
-function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<unknown> {
+function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<Reply | undefined> {
   const done = execute(dev, req, data);
   if (req.op !== 'close') return done;
   return done.then(() => {
@@ -120,7 +119,7 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
       results.push({ id, ok: false, error: errorToData(s.reason) });
     } else {
       if (s.value instanceof Uint8Array) transfer.push(s.value.buffer as ArrayBuffer);
-      results.push({ id, ok: true, value: s.value as Uint8Array | DiskStats | undefined });
+      results.push({ id, ok: true, value: s.value });
     }
   });
   if (payload) transfer.push(payload);

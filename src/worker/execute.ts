@@ -1,12 +1,13 @@
 import type { BlockDevice } from '../core/block-device';
-import type { Request } from '../protocol/messages';
+import type { Reply, Request } from '../protocol/messages';
 
 /**
  * One protocol request against the block device, whatever transport
  * carried it. `data`: the bytes of a write; for a read, where to put the
- * result (without it, a new buffer is returned).
+ * result (then the reply is empty: the bytes are in place; without it, a
+ * new buffer is the reply).
  */
-export function execute(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<unknown> {
+export function execute(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<Reply | undefined> {
   switch (req.op) {
     case 'read':
       return data ? dev.readInto(req.offset, data) : dev.read(req.offset, req.length);
