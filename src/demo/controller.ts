@@ -1,11 +1,19 @@
-import { CACHE_MODE_HELP, type CacheMode, DiskError, deleteDisk } from '../index';
+import { CACHE_MODE_HELP, type CacheMode, deleteDisk } from '../index';
 import { BlockTracker } from './block-states';
-import { backendLine, describeWorkload, type PageFallback, POWER_LOSS_TOOK } from './copy';
-import { explainError } from './errors';
+import {
+  backendLine,
+  describeWorkload,
+  NOTHING_TO_VERIFY,
+  type PageFallback,
+  POWER_LOSS_TOOK,
+  reopeningText,
+} from './copy';
+import { type ErrorContext, explainError, type Remedy } from './errors';
 import { formatBytes, formatCount } from './format';
 import {
   type Counters,
   type DiskSettings,
+  diskLocation,
   MAX_LOG_ENTRIES,
   openSession,
   type Session,
@@ -22,6 +30,14 @@ interface EndedSession {
   how: 'power' | 'close';
 }
 
+/**
+ * What an open asked for and where a disk of that name already is: that
+ * tells a wrong backend choice from a missing backend.
+ */
+async function openContext(s: DiskSettings): Promise<Omit<ErrorContext, 'diskName'>> {
+  return { choice: s.backend, existingOn: await diskLocation(s.name).catch(() => undefined) };
+}
+
 function zeroCounters(): Counters {
   return { writes: 0, writeBytes: 0, reads: 0, readBytes: 0, flushes: 0 };
 }
@@ -36,7 +52,7 @@ export class DemoController implements ViewEvents {
   private readonly view: DemoView;
   private phase: Phase = 'closed';
   private session: Session | undefined;
-  /** What `session` was opened with (its size and backend as it turned out). */
+  /** What `session` was opened with: the backend as chosen, the size as it turned out. */
   private settings: DiskSettings | undefined;
   private previous: EndedSession | undefined;
   private tracker: BlockTracker | undefined;
@@ -86,9 +102,10 @@ export class DemoController implements ViewEvents {
       );
       return true;
     } catch (err) {
+      const ctx = await openContext(s);
       this.setPhase('closed');
       view.showBackend('not open');
-      this.showError(err, 'Could not open the disk. ');
+      this.showError(err, 'Could not open the disk. ', ctx);
       return false;
     }
   }
@@ -264,14 +281,10 @@ export class DemoController implements ViewEvents {
     const view = this.view;
     this.setPhase('busy');
     const volatile = prev.session.disk.backend === 'memory';
-    view.status(
-      'busy',
-      prev.how === 'power'
-        ? 'Reopening… (after a power loss the browser keeps the killed worker’s file locked for about 2 s)'
-        : 'Reopening…',
-    );
+    view.status('busy', reopeningText(prev.how, prev.session.disk.backend));
     let reopened: Session | undefined;
     try {
+      // The backend as first chosen: Auto finds the disk where it is, and the Backend line says so.
       const r = await openSession({ ...prev.settings, cache: view.selectedMode() }, this.hooks, undefined, (done) =>
         view.status('busy', `Reopened; reading the whole disk back (${Math.round(done * 100)}%)…`),
       );
@@ -279,10 +292,7 @@ export class DemoController implements ViewEvents {
       if (volatile) {
         this.adopt(r.session, prev.settings);
         this.tracker?.reset();
-        view.status(
-          'info',
-          'A memory disk does not outlive its worker: it starts empty, there is nothing to verify. Use OPFS to see what survives.',
-        );
+        view.status('info', NOTHING_TO_VERIFY);
         return;
       }
       view.status('busy', 'Verifying every block against the log of acknowledged writes and flushes…');
@@ -318,7 +328,7 @@ export class DemoController implements ViewEvents {
         this.previous = prev;
         this.setPhase(prev.how === 'power' ? 'power-lost' : 'closed');
       }
-      this.showError(err, 'Reopen & verify failed. ');
+      this.showError(err, 'Reopen & verify failed. ', await openContext(prev.settings));
     }
   }
 
@@ -389,14 +399,16 @@ export class DemoController implements ViewEvents {
   private adopt(s: Session, st: DiskSettings): void {
     const d = s.disk;
     this.session = s;
-    this.settings = { ...st, size: d.size, backend: d.backend };
+    this.settings = { ...st, size: d.size };
     this.previous = undefined;
     this.last = zeroCounters();
     this.lastTick = performance.now();
     this.view.gap();
     if (!this.tracker || this.tracker.size !== d.size) this.tracker = new BlockTracker(d.size);
     this.view.showOpened(d.size, d.cacheMode);
-    this.view.showBackend(backendLine(d.backend, st.backend === 'memory' ? this.pageFallback : undefined));
+    this.view.showBackend(
+      backendLine(d.backend, d.backendReason, { fallback: this.pageFallback, secureContext: window.isSecureContext }),
+    );
     this.setPhase('open');
     this.render();
   }
@@ -407,22 +419,22 @@ export class DemoController implements ViewEvents {
   }
 
   /** The error in words on the status line, with the way out it suggests. */
-  private showError(err: unknown, prefix = ''): void {
-    const name = this.settings?.name ?? this.view.typedName();
-    const { code, text } = explainError(err, name);
-    let action: StatusAction | undefined;
-    if (err instanceof DiskError && err.code === 'ENOTSUP') {
-      action = {
-        label: 'Use a memory disk',
-        run: () => {
-          this.view.chooseBackend('memory');
-          this.pageFallback = 'memory';
-          void this.open();
-        },
-      };
-    } else if (err instanceof DiskError && err.code === 'ENOSPC' && this.session) {
-      action = { label: 'Delete disk', run: () => void this.remove() };
-    }
+  private showError(err: unknown, prefix = '', ctx: Omit<ErrorContext, 'diskName'> = {}): void {
+    const diskName = this.settings?.name ?? this.view.typedName();
+    const { code, text, remedy } = explainError(err, { diskName, ...ctx });
+    // Deleting is offered on a full quota only while a disk is open: it frees that disk's space.
+    const offered = remedy && (remedy.kind !== 'delete-disk' || this.session !== undefined);
+    const action: StatusAction | undefined = offered
+      ? { label: remedy.label, run: () => void this.takeRemedy(remedy.kind) }
+      : undefined;
     this.view.status('error', `${prefix}${text}`, code, action);
+  }
+
+  private async takeRemedy(remedy: Remedy): Promise<void> {
+    if (remedy === 'delete-disk') return this.remove();
+    const choice = remedy === 'use-memory' ? 'memory' : remedy === 'use-idb' ? 'idb' : 'auto';
+    this.view.chooseBackend(choice);
+    this.pageFallback = remedy === 'use-memory' ? 'memory' : remedy === 'use-idb' ? 'idb' : undefined;
+    await this.open();
   }
 }

@@ -1,4 +1,4 @@
-import type { Backend, CacheMode, CrashModel } from '../index';
+import type { Backend, BackendReason, CacheMode, CrashModel } from '../index';
 import { formatBytes, formatCount } from './format';
 import type { WorkloadConfig } from './workload';
 
@@ -28,16 +28,68 @@ export const AFTER_POWER_LOSS: Record<CacheMode, string> = {
   unsafe: 'unsafe never forces anything to storage: a power loss may drop anything written since the disk was opened.',
 };
 
-/** Why the page, not the user, put the disk on the backend it is on: it took the way out an error offered. */
-export type PageFallback = 'memory';
+/** The backends' names as the page writes them. */
+export const BACKEND_NAME: Record<Backend, string> = { opfs: 'OPFS', idb: 'IndexedDB', memory: 'memory' };
 
-/** The "Backend:" line of an open disk. */
-export function backendLine(backend: Backend, pageFallback: PageFallback | undefined): string {
-  if (backend === 'opfs') return 'OPFS, persistent';
-  return pageFallback === 'memory'
-    ? 'memory — volatile, because OPFS is missing here'
-    : 'memory — volatile: gone when closed';
+/**
+ * Set when the page, not the user, picked the backend: the user took the
+ * way out an error offered. 'idb': OPFS was asked for and is missing;
+ * 'memory': neither persistent backend works here.
+ */
+export type PageFallback = 'idb' | 'memory';
+
+/** The "Backend:" line: where the disk is (or that none is open) and, for an open disk, why there. */
+export interface BackendLine {
+  where: string;
+  why?: string;
 }
+
+/**
+ * The Backend line of an open disk, from disk.backendReason (and from the
+ * page's own switch, if it made one).
+ */
+export function backendLine(
+  backend: Backend,
+  reason: BackendReason,
+  page: { fallback?: PageFallback; secureContext: boolean },
+): BackendLine {
+  if (backend === 'memory') {
+    return page.fallback === 'memory'
+      ? { where: 'memory', why: 'volatile, because neither OPFS nor IndexedDB is usable here' }
+      : { where: 'memory', why: 'volatile: gone when closed' };
+  }
+  const where = `${BACKEND_NAME[backend]}, persistent`;
+  if (page.fallback === 'idb' && backend === 'idb') {
+    return { where, why: 'OPFS is missing in this browser, so the page switched to IndexedDB' };
+  }
+  switch (reason) {
+    case 'existing':
+      return { where, why: 'this disk already existed there' };
+    case 'preferred':
+      return { where, why: 'Auto’s first choice, available in this browser' };
+    case 'fallback':
+      return {
+        where,
+        why: page.secureContext
+          ? 'OPFS sync access handles are missing in this browser, so webdisk fell back to IndexedDB'
+          : 'OPFS needs a secure page (https or localhost), so webdisk fell back to IndexedDB',
+      };
+    case 'requested':
+      return { where, why: 'as chosen' };
+  }
+}
+
+/** The status while a disk reopens after a power loss or a close. */
+export function reopeningText(how: 'power' | 'close', backend: Backend): string {
+  // Chromium releases a killed worker's OPFS sync handle late; IndexedDB has no such wait.
+  return how === 'power' && backend === 'opfs'
+    ? 'Reopening… (after a power loss the browser keeps the killed worker’s file locked for about 2 s)'
+    : 'Reopening…';
+}
+
+/** After reopening a memory disk: nothing survived to check. */
+export const NOTHING_TO_VERIFY =
+  'A memory disk does not outlive its worker: it starts empty, there is nothing to verify. Use OPFS or IndexedDB to see what survives.';
 
 /** "4 KiB random writes, 16 in flight, a flush every 256 writes". */
 export function describeWorkload(c: WorkloadConfig): string {

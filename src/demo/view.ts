@@ -3,7 +3,7 @@ import { BlockMap, COLS, ROWS, renderLegend } from './block-map';
 import { type BlockTracker, STATES, UNIT } from './block-states';
 import { COLORS, ThroughputChart } from './chart';
 import { Comparison } from './compare';
-import { CRASH_MODEL_HELP, type VerdictCounts, verdictWords } from './copy';
+import { type BackendLine, CRASH_MODEL_HELP, type VerdictCounts, verdictWords } from './copy';
 import { formatBytes, formatCount, formatRate } from './format';
 import type { Counters, DiskSettings } from './session';
 import { actionButton, buildModeRadios, byId, checkMode, type StatusKind, selectedMode, setStatus } from './ui';
@@ -168,8 +168,19 @@ export class DemoView {
     el.mapScale.textContent = `— ${COLS}×${ROWS} cells of ${formatBytes(size / (COLS * ROWS))}`;
   }
 
-  showBackend(text: string): void {
-    this.el.backendInfo.textContent = text;
+  /** Where the disk is, in bold, and why there; or a word for no disk: "not open", "closed", "no power". */
+  showBackend(line: BackendLine | string): void {
+    const { where, why } = typeof line === 'string' ? { where: line, why: undefined } : line;
+    const b = document.createElement('b');
+    b.textContent = where;
+    if (why === undefined) {
+      this.el.backendInfo.replaceChildren(b);
+      return;
+    }
+    const reason = document.createElement('span');
+    reason.className = 'why';
+    reason.textContent = ` — ${why}`;
+    this.el.backendInfo.replaceChildren(b, reason);
   }
 
   private showCrashHelp(): void {
