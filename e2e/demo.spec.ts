@@ -1,8 +1,10 @@
 // The demo page (npm start), built by `vite build --mode demo` into
 // dist-demo/ and served by the e2e static server: a new user's path
-// through it in real Chromium over real OPFS.
+// through it in real Chromium over real OPFS and IndexedDB, checked for
+// WCAG 2.1 AA with axe-core along the way.
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Page, expect as pwExpect, test } from '@playwright/test';
+import { createRequire } from 'node:module';
+import { type BrowserContext, chromium, type Page, expect as pwExpect, type TestInfo, test } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
 
 const expect = pwExpect;
@@ -20,6 +22,46 @@ function collectErrors(page: Page, ignore?: RegExp): string[] {
   });
   page.on('pageerror', (e) => errors.push(`pageerror: ${String(e)}`));
   return errors;
+}
+
+const AXE_SCRIPT = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: unknown[]; failureSummary?: string }[];
+}
+
+/**
+ * Runs axe-core's WCAG 2.0/2.1 A and AA rules (contrast included) on the
+ * page as it is now; fails on any violation, of any impact, listing each
+ * with the elements it found.
+ */
+async function expectAccessible(page: Page, where: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE_SCRIPT });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: unknown }> } })
+      .axe;
+    const r = await axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return r.violations as AxeViolation[];
+  });
+  const found = violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
+  );
+  expect(found, `axe-core, ${where}`).toEqual([]);
+}
+
+/** A persistent profile, as a user's browser: an off-the-record context keeps OPFS in memory, 30-100x slower. */
+function launchProfile(testInfo: TestInfo, baseURL: string | undefined): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(testInfo.outputPath('profile'), {
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    baseURL,
+    viewport: { width: 1280, height: 800 },
+  });
 }
 
 const writes = async (page: Page) => Number(((await page.textContent('#c-writes')) ?? '0').replace(/,/g, ''));
@@ -59,14 +101,8 @@ async function powerLossAndVerify(
 test('a new user: throughput, runtime mode switch, power loss and verdicts; unsafe loses data, writethrough none', async ({
   baseURL,
 }, testInfo) => {
-  // A persistent profile, as a user's browser: an off-the-record context keeps
-  // OPFS in memory, 30-100x slower, which would misstate the modes' speeds.
-  const context = await chromium.launchPersistentContext(testInfo.outputPath('profile'), {
-    executablePath: chromiumPath(),
-    args: CHROMIUM_ARGS,
-    baseURL,
-    viewport: { width: 1280, height: 800 },
-  });
+  // A persistent profile: off the record, OPFS would misstate the modes' speeds.
+  const context = await launchProfile(testInfo, baseURL);
   try {
     await userJourney(
       context.pages()[0] ?? (await context.newPage()),
@@ -83,7 +119,9 @@ async function userJourney(page: Page, shot: string, phoneShot: string): Promise
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(DEMO);
   await waitPhase(page, 'open');
-  await expect(page.locator('#backend-info')).toHaveText(/OPFS/);
+  await expect(page.locator('#backend-info')).toHaveText(
+    'OPFS, persistent — Auto’s first choice, available in this browser',
+  );
   await expect(page.locator('input[name="cache"]')).toHaveCount(5);
   await expect(page.locator('input[name="cache"]:checked')).toHaveValue('writeback');
   await expect(page.locator('#crash-model')).toHaveValue('power');
@@ -142,6 +180,7 @@ async function userJourney(page: Page, shot: string, phoneShot: string): Promise
     copyFileSync(shot, 'docs/demo.png');
   }
   expect(existsSync(shot)).toBe(true);
+  await expectAccessible(page, 'desktop, after two verdicts');
 
   // 6. A phone-width screen: everything reachable, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -153,16 +192,93 @@ async function userJourney(page: Page, shot: string, phoneShot: string): Promise
     expect(box && box.x >= 0 && box.x + box.width <= 390, `#${id} fits the screen`).toBe(true);
   }
   await page.screenshot({ path: phoneShot, fullPage: true });
+  await expectAccessible(page, 'phone width, after two verdicts');
 
   // 7. Close and Delete disk leave nothing behind.
   await page.click('#close');
   await waitPhase(page, 'closed');
   await page.click('#delete');
-  await expect(page.locator('#status')).toContainText('deleted');
+  // Deleting waits for the disk's lock and both backends: patience on a busy machine, no timing claim.
+  await expect(page.locator('#status')).toContainText('deleted', { timeout: 30_000 });
   expect(errors).toEqual([]);
 }
 
-test('surprising states are told in words: disk busy in another tab, OPFS missing, quota exceeded', async ({
+test('IndexedDB: a disk stays where it was made; a run, a power loss and a verify on IndexedDB', async ({
+  baseURL,
+}, testInfo) => {
+  const context = await launchProfile(testInfo, baseURL);
+  try {
+    await idbJourney(context.pages()[0] ?? (await context.newPage()), testInfo.outputPath('demo-idb.png'));
+  } finally {
+    await context.close();
+  }
+});
+
+async function idbJourney(page: Page, shot: string): Promise<void> {
+  const errors = collectErrors(page);
+  const status = page.locator('#status');
+  const backend = page.locator('#backend-info');
+  await page.goto(DEMO);
+  await waitPhase(page, 'open');
+  await expect(page.locator('#disk-backend option')).toHaveText([
+    'Auto (OPFS where available, else IndexedDB)',
+    'OPFS',
+    'IndexedDB',
+    'memory (volatile)',
+  ]);
+  await expect(backend).toContainText('OPFS');
+
+  // 1. “demo” was made in OPFS: asking for it in IndexedDB is told in words, with the way to where it is.
+  await page.click('#close');
+  await waitPhase(page, 'closed');
+  await page.selectOption('#disk-backend', 'idb');
+  await page.click('#open');
+  await waitPhase(page, 'closed');
+  await expect(status).toHaveAttribute('data-kind', 'error');
+  await expect(status).toContainText('EINVAL');
+  await expect(status).toContainText('Disk “demo” is kept in OPFS, not IndexedDB');
+  await expectAccessible(page, 'an error on the status line');
+  await page.getByRole('button', { name: 'Open it in OPFS' }).click();
+  await waitPhase(page, 'open');
+  await expect(page.locator('#disk-backend')).toHaveValue('auto');
+  await expect(backend).toHaveText('OPFS, persistent — this disk already existed there');
+  await page.click('#close');
+  await waitPhase(page, 'closed');
+
+  // 2. A new 16 MiB disk on IndexedDB, a short writeback run under the power-cut model.
+  await page.fill('#disk-name', 'idb-demo');
+  await page.selectOption('#disk-size', '16');
+  await page.selectOption('#disk-backend', 'idb');
+  await page.click('#open');
+  await waitPhase(page, 'open');
+  await expect(backend).toHaveText('IndexedDB, persistent — as chosen');
+  await expect(page.locator('input[name="cache"]:checked')).toHaveValue('writeback');
+  await page.click('#start');
+  await waitPhase(page, 'running');
+  await runUntil(page, 300);
+
+  // 3. Pull the plug; reopen & verify reads the whole disk back from IndexedDB and checks every block.
+  const v = await powerLossAndVerify(page);
+  expect(v.violations, v.text).toBe(0);
+  expect(v.intact + v.lost, v.text).toBeGreaterThan(0);
+  await expect(status).toContainText('unclean shutdown');
+  await expect(backend).toContainText('IndexedDB');
+  await page.screenshot({ path: shot });
+  await expectAccessible(page, 'desktop, a verdict on IndexedDB');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expectAccessible(page, 'phone width, a verdict on IndexedDB');
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // 4. Delete removes it from IndexedDB too.
+  await page.click('#delete');
+  await expect(status).toContainText('deleted', { timeout: 30_000 });
+  expect(await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain(
+    'webdisk/idb-demo',
+  );
+  expect(errors).toEqual([]);
+}
+
+test('surprising states are told in words: disk busy in another tab, quota exceeded, OPFS or all storage missing', async ({
   page,
   baseURL,
 }) => {
@@ -194,29 +310,68 @@ test('surprising states are told in words: disk busy in another tab, OPFS missin
     await expect(page.locator('#status')).toContainText('quota');
     await waitPhase(page, 'open');
     await page.click('#delete');
-    await expect(page.locator('#status')).toContainText('deleted');
+    await expect(page.locator('#status')).toContainText('deleted', { timeout: 30_000 });
   } finally {
     await cdp.send('Storage.overrideQuotaForOrigin', { origin });
   }
   expect(errors).toEqual([]);
 
-  // OPFS missing: http://webdisk.test is not a secure context (127.0.0.1 is). The page says so and offers memory.
+  // No OPFS: http://webdisk.test is not a secure context (127.0.0.1 is), IndexedDB still works there.
   const browser = await chromium.launch({
     executablePath: chromiumPath(),
     args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP webdisk.test 127.0.0.1'],
   });
+  const insecureURL = `http://webdisk.test:${new URL(baseURL as string).port}${DEMO}`;
+  // Chromium itself reports that the server's isolation headers do not apply to an insecure origin.
+  const isolationIgnored = /Cross-Origin-Opener-Policy header has been ignored/;
   try {
     const insecure = await browser.newPage();
-    // Chromium itself reports that the server's isolation headers do not apply to an insecure origin.
-    const errors3 = collectErrors(insecure, /Cross-Origin-Opener-Policy header has been ignored/);
-    await insecure.goto(`http://webdisk.test:${new URL(baseURL as string).port}${DEMO}`);
-    await waitPhase(insecure, 'closed');
-    await expect(insecure.locator('#status')).toContainText('ENOTSUP');
-    await expect(insecure.locator('#status')).toContainText('no origin-private file system');
-    await insecure.getByRole('button', { name: 'Use a memory disk' }).click();
+    const errors3 = collectErrors(insecure, isolationIgnored);
+    const status = insecure.locator('#status');
+    await insecure.goto(insecureURL);
+    // Auto falls back to IndexedDB, and the page says why.
     await waitPhase(insecure, 'open');
-    await expect(insecure.locator('#backend-info')).toContainText('because OPFS is missing');
+    await expect(insecure.locator('#backend-info')).toHaveText(
+      'IndexedDB, persistent — OPFS needs a secure page (https or localhost), so webdisk fell back to IndexedDB',
+    );
+    // OPFS asked for by name: ENOTSUP, and the way out is IndexedDB.
+    await insecure.click('#close');
+    await waitPhase(insecure, 'closed');
+    await insecure.fill('#disk-name', 'opfs-please');
+    await insecure.selectOption('#disk-backend', 'opfs');
+    await insecure.click('#open');
+    await waitPhase(insecure, 'closed');
+    await expect(status).toContainText('ENOTSUP');
+    await expect(status).toContainText('no origin-private file system (OPFS)');
+    await insecure.getByRole('button', { name: 'Use IndexedDB' }).click();
+    await waitPhase(insecure, 'open');
+    await expect(insecure.locator('#backend-info')).toHaveText(
+      'IndexedDB, persistent — OPFS is missing in this browser, so the page switched to IndexedDB',
+    );
+    await insecure.click('#delete');
+    await expect(status).toContainText('deleted', { timeout: 30_000 });
     expect(errors3).toEqual([]);
+
+    // Neither OPFS nor IndexedDB (IndexedDB hidden from the page and the disk worker): a memory disk is offered.
+    const bare = await browser.newPage();
+    const errors4 = collectErrors(bare, isolationIgnored);
+    const hideIndexedDB = 'Object.defineProperty(globalThis, "indexedDB", { value: undefined });\n';
+    await bare.addInitScript(hideIndexedDB);
+    await bare.route('**/disk-worker-*.js', async (route) => {
+      // The test runner resolves webdisk.test itself: fetch the script from where it really is.
+      const response = await route.fetch({ url: route.request().url().replace('webdisk.test', '127.0.0.1') });
+      await route.fulfill({ response, body: hideIndexedDB + (await response.text()) });
+    });
+    await bare.goto(insecureURL);
+    await waitPhase(bare, 'closed');
+    await expect(bare.locator('#status')).toContainText('ENOTSUP');
+    await expect(bare.locator('#status')).toContainText('Neither OPFS nor IndexedDB is usable here');
+    await bare.getByRole('button', { name: 'Use a memory disk' }).click();
+    await waitPhase(bare, 'open');
+    await expect(bare.locator('#backend-info')).toHaveText(
+      'memory — volatile, because neither OPFS nor IndexedDB is usable here',
+    );
+    expect(errors4).toEqual([]);
   } finally {
     await browser.close();
   }

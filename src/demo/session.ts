@@ -5,6 +5,7 @@ import {
   type Disk,
   listDisks,
   openDisk,
+  type PersistentBackend,
   patternBytes,
   WorkloadLog,
 } from '../index';
@@ -132,6 +133,11 @@ export async function openSession(
   });
   const base = known ?? (exists ? await readAll(disk, onReadProgress) : new Uint8Array(disk.size));
   return { session: new Session(disk, base, hooks), created: !exists };
+}
+
+/** The persistent backend disk `name` is on, if it exists. */
+export async function diskLocation(name: string): Promise<PersistentBackend | undefined> {
+  return (await listDisks()).find((d) => d.name === name)?.backend;
 }
 
 /** The whole disk, read in chunks. */
