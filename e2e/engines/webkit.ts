@@ -136,9 +136,10 @@ class WebKitPage extends BasePage {
     const out = codec.decode(raw) as Envelope;
     this.errors.push(...out.errors);
     if (!out.ok) {
-      const err = new Error(`${out.error.name}: ${out.error.message}`);
-      err.stack = `${err.message}\n    in the page (webkit): ${out.error.stack.replace(/\n/g, '\n    ')}`;
-      throw err;
+      const where = out.error.stack.trim()
+        ? `\n  in the page:\n    ${out.error.stack.trim().replace(/\n/g, '\n    ')}`
+        : '';
+      throw new Error(`${out.error.name}: ${out.error.message}${where}`);
     }
     return out.value as R;
   }
