@@ -117,3 +117,18 @@ export function expectDiskError(o: Outcome, code: string, what = ''): void {
   expect(o.threwSync, `${what}: must reject, not throw`).toBeFalsy();
   expect(o.message?.length ?? 0, `${what}: message`).toBeGreaterThan(0);
 }
+
+/** Polls `fn(arg)` in the page until it returns true; fails after `timeoutMs`, naming `what`. */
+export async function poll<A>(
+  page: EnginePage,
+  fn: (arg: A) => boolean,
+  arg: A,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) throw new Error(`${page.engine}: waited ${timeoutMs} ms for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,4 +1,5 @@
 // Chromium through Playwright (Debian's /usr/bin/chromium, see scripts/chromium.mjs).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,16 @@ export class ChromiumPage extends BasePage {
   }
 }
 
+/** A persistent context has no Browser object to ask: ask the binary. */
+function versionOf(executable: string): string {
+  try {
+    const out = execFileSync(executable, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return /\d+(\.\d+)+/.exec(out)?.[0] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
 export async function launchChromium(opts: LaunchOptions): Promise<EngineBrowser> {
   const launch = { headless: true, executablePath: chromiumPath(), args: CHROMIUM_ARGS };
   if (opts.isolated) {
@@ -70,7 +81,7 @@ export async function launchChromium(opts: LaunchOptions): Promise<EngineBrowser
   let first: Page | undefined = context.pages()[0];
   return {
     engine: 'chromium',
-    version: `chromium/${context.browser()?.version() ?? '?'}`,
+    version: `chromium/${versionOf(chromiumPath() ?? chromium.executablePath())}`,
     async newPage() {
       const page = first ?? (await context.newPage());
       first = undefined;
