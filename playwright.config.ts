@@ -1,16 +1,20 @@
 import { defineConfig } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from './e2e/chromium';
 import type { EngineOptions } from './e2e/fixtures';
-import { ENGINES, missingMessage } from './scripts/engines.mjs';
+import { missingMessage, PROJECTS, selectProjects } from './scripts/engines.mjs';
 
 const PORT = Number(process.env.WEBDISK_E2E_PORT ?? 5174);
 // The crash suite's base seed: drawn once per run here, in the runner, so
 // every worker (also one restarted after a failure) uses the same.
 process.env.CRASH_SEED ||= String(Math.floor(Math.random() * 2 ** 32));
 
-// Once, in the runner (not in each worker): which engines are missing.
+// Once, in the runner (not in each worker): which engines of the chosen
+// projects are missing (their tests skip, or fail under CI=true).
 if (!process.env.TEST_WORKER_INDEX) {
-  for (const engine of ENGINES) {
+  const patterns = process.argv.flatMap((a, i, all) =>
+    a === '--project' ? [all[i + 1]] : a.startsWith('--project=') ? [a.slice('--project='.length)] : [],
+  );
+  for (const engine of new Set(selectProjects(patterns).map((p) => p.engine))) {
     const msg = missingMessage(engine);
     if (msg) console.warn(`${process.env.CI === 'true' ? 'FAIL' : 'SKIP'}: ${msg}`);
   }
@@ -21,17 +25,6 @@ if (!process.env.TEST_WORKER_INDEX) {
  * screenshots, CDP) as a whole: only in chromium-opfs.
  */
 const CHROMIUM_ONLY = ['**/demo.spec.ts', '**/soak.spec.ts'];
-
-// One project per engine × storage backend; the same specs run in each.
-// WebKitGTK has no OPFS: its disks come from backend 'auto', which falls
-// back to IndexedDB.
-const projects: { name: string; use: EngineOptions; only?: boolean }[] = [
-  { name: 'chromium-opfs', use: { engine: 'chromium', backend: 'opfs', expectedBackend: 'opfs' }, only: true },
-  { name: 'chromium-idb', use: { engine: 'chromium', backend: 'idb', expectedBackend: 'idb' } },
-  { name: 'firefox-opfs', use: { engine: 'firefox', backend: 'opfs', expectedBackend: 'opfs' } },
-  { name: 'firefox-idb', use: { engine: 'firefox', backend: 'idb', expectedBackend: 'idb' } },
-  { name: 'webkit', use: { engine: 'webkit', backend: 'auto', expectedBackend: 'idb' } },
-];
 
 export default defineConfig<EngineOptions>({
   testDir: 'e2e',
@@ -49,10 +42,11 @@ export default defineConfig<EngineOptions>({
     headless: true,
     launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS },
   },
-  projects: projects.map(({ name, use, only }) => ({
+  // One project per engine × storage backend (scripts/engines.mjs); the same specs run in each.
+  projects: PROJECTS.map(({ name, engine, backend, expectedBackend }) => ({
     name,
-    use,
-    testIgnore: only ? undefined : CHROMIUM_ONLY,
+    use: { engine, backend, expectedBackend },
+    testIgnore: name === 'chromium-opfs' ? undefined : CHROMIUM_ONLY,
   })),
   webServer: {
     command: `node scripts/static-server.mjs . ${PORT}`,

@@ -1,6 +1,14 @@
 export type EngineName = 'chromium' | 'firefox' | 'webkit';
 export const ENGINES: EngineName[];
 export const PACKAGES: Record<EngineName, string[]>;
+export interface ProjectSpec {
+  name: string;
+  engine: EngineName;
+  backend: 'opfs' | 'idb' | 'auto';
+  expectedBackend: 'opfs' | 'idb';
+}
+export const PROJECTS: ProjectSpec[];
+export function selectProjects(patterns: string[]): ProjectSpec[];
 export function which(name: string): string | undefined;
 export function firefoxPath(): string | undefined;
 export function webkitParts(): { driver?: string; miniBrowser?: string; xvfbRun?: string; display?: string };

@@ -10,11 +10,36 @@ import { chromiumAvailable, chromiumPath } from './chromium.mjs';
 /** @type {EngineName[]} */
 export const ENGINES = ['chromium', 'firefox', 'webkit'];
 
+/**
+ * The Playwright projects: every engine × storage backend (the harness page
+ * makes `backend` openDisk's default; `expectedBackend` is what disk.backend
+ * must then say). WebKitGTK has no OPFS: 'auto' falls back to IndexedDB.
+ * @type {{ name: string, engine: EngineName, backend: 'opfs' | 'idb' | 'auto', expectedBackend: 'opfs' | 'idb' }[]}
+ */
+export const PROJECTS = [
+  { name: 'chromium-opfs', engine: 'chromium', backend: 'opfs', expectedBackend: 'opfs' },
+  { name: 'chromium-idb', engine: 'chromium', backend: 'idb', expectedBackend: 'idb' },
+  { name: 'firefox-opfs', engine: 'firefox', backend: 'opfs', expectedBackend: 'opfs' },
+  { name: 'firefox-idb', engine: 'firefox', backend: 'idb', expectedBackend: 'idb' },
+  { name: 'webkit', engine: 'webkit', backend: 'auto', expectedBackend: 'idb' },
+];
+
+/**
+ * The projects that Playwright's --project patterns select (case-insensitive,
+ * `*` a wildcard, as Playwright matches them); no pattern selects all.
+ * @param {string[]} patterns
+ */
+export function selectProjects(patterns) {
+  if (patterns.length === 0) return PROJECTS;
+  const res = patterns.map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i'));
+  return PROJECTS.filter((proj) => res.some((re) => re.test(proj.name)));
+}
+
 /** What installs each engine on Debian. */
 export const PACKAGES = {
   chromium: ['chromium'],
   firefox: ['firefox-esr'],
-  webkit: ['webkit2gtk-driver', 'xvfb'],
+  webkit: ['webkit2gtk-driver', 'xvfb', 'xauth'],
 };
 
 /** @param {string} file */
@@ -61,6 +86,7 @@ const MINIBROWSER_DIRS = [
  * way to give that browser a display (xvfb-run, or an X server already
  * named by $DISPLAY).
  * @returns {{ driver?: string, miniBrowser?: string, xvfbRun?: string, display?: string }}
+ * (xvfbRun only when xauth, which xvfb-run needs, is there too)
  */
 export function webkitParts() {
   const miniBrowser =
@@ -70,7 +96,7 @@ export function webkitParts() {
   return {
     driver: which('WebKitWebDriver'),
     miniBrowser,
-    xvfbRun: which('xvfb-run'),
+    xvfbRun: which('xauth') ? which('xvfb-run') : undefined,
     display: process.env.DISPLAY || undefined,
   };
 }
@@ -112,8 +138,9 @@ export function engineStatus(engine) {
     missing.push(!p.driver ? 'no WebKitWebDriver' : 'no MiniBrowser');
   }
   if (!p.xvfbRun && !p.display) {
-    packages.push('xvfb');
-    missing.push('no xvfb-run (and no $DISPLAY)');
+    if (!which('xvfb-run')) packages.push('xvfb');
+    if (!which('xauth')) packages.push('xauth');
+    missing.push('no xvfb-run with xauth (and no $DISPLAY)');
   }
   return { engine, available: packages.length === 0, packages, missing: missing.join(', ') };
 }
