@@ -136,10 +136,15 @@ class WebKitPage extends BasePage {
     const out = codec.decode(raw) as Envelope;
     this.errors.push(...out.errors);
     if (!out.ok) {
-      const where = out.error.stack.trim()
-        ? `\n  in the page:\n    ${out.error.stack.trim().replace(/\n/g, '\n    ')}`
-        : '';
-      throw new Error(`${out.error.name}: ${out.error.message}${where}`);
+      // The page's frames first, then the test's: one stack, as the other engines show it.
+      const err = new Error(`${out.error.name}: ${out.error.message}`);
+      const pageFrames = out.error.stack
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => `    at (page) ${l.trim()}`);
+      const [head, ...frames] = (err.stack ?? '').split('\n');
+      err.stack = [head, ...pageFrames, ...frames].join('\n');
+      throw err;
     }
     return out.value as R;
   }
