@@ -2,12 +2,14 @@
 // storage (every engine × backend project): each bad call rejects with a
 // DiskError whose code a caller can act on and whose message a person can
 // read, never hangs, and never harms the disk: the call after it works.
-// ENOSPC, ENOTSUP and EIO need Chromium-only machinery and run there only.
+// ENOTSUP and EIO need Chromium-only machinery and run there only; ENOSPC
+// shrinks the quota in Chromium (CDP) and Firefox (a profile preference).
 import { chromium } from '@playwright/test';
 import type { CacheMode, Disk, OpenDiskOptions } from '../src/index';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
+import { launchEngine } from './engines';
 import { ChromiumPage } from './engines/chromium';
-import { type EnginePage, expect, playwrightPage, test } from './fixtures';
+import { type EnginePage, expect, harnessPath, playwrightPage, type StorageBackend, test } from './fixtures';
 import { expectDiskError, installPageHelpers, type Outcome } from './helpers';
 
 test.beforeEach(async ({ harness }) => installPageHelpers(harness));
@@ -436,124 +438,174 @@ interface NoSpaceRun {
   problems: string[];
 }
 
+/**
+ * In a page whose origin may store only 10-24 MiB: writes 1 MiB at a time
+ * past the quota in two modes, fills a writeback cache past it, and (on
+ * OPFS) writes near the end of a 64 GiB disk. Runs in the page.
+ */
+async function fillPastQuota(opfs: boolean) {
+  const { t, webdisk } = window;
+  const MiB = 1024 * 1024;
+  const modes: Record<string, NoSpaceRun> = {};
+  for (const mode of ['none', 'writethrough'] as const) {
+    const name = `err-nospc-${mode}`;
+    await webdisk.deleteDisk(name);
+    const disk = await webdisk.openDisk({ name, size: 64 * MiB, cache: mode });
+    let acked = 0;
+    let failure: Outcome | undefined;
+    for (let i = 0; i < 40 && !failure; i++) {
+      const o = await t.attempt(() => disk.write(i * MiB, t.pattern(MiB, i)));
+      if (o.ok) acked++;
+      else failure = o;
+    }
+    // Still working: an overwrite in place needs no more space.
+    const patch = t.pattern(4096, 99);
+    const inPlace = await t.attempt(() => disk.write(512, patch));
+    const expected = (i: number) => {
+      const bytes = t.pattern(MiB, i);
+      if (i === 0) bytes.set(patch, 512);
+      return bytes;
+    };
+    const problems: string[] = [];
+    const checkAcked = async (d: Disk, what: string) => {
+      for (let i = 0; i < acked; i++) {
+        const diff = t.diff(await d.read(i * MiB, MiB), expected(i));
+        if (diff) problems.push(`${what}, MiB ${i}: ${diff}`);
+      }
+    };
+    await checkAcked(disk, 'before close');
+    const atEnd = await t.attempt(() => disk.write(64 * MiB - 512, new Uint8Array(512).fill(1)));
+    const closed = await t.attempt(() => disk.close());
+    const again = await webdisk.openDisk({ name });
+    await checkAcked(again, 'after reopen');
+    await again.close();
+    await webdisk.deleteDisk(name);
+    modes[mode] = { acked, failure, inPlace, atEnd, closed, problems };
+  }
+  // A large sparse disk: a write near its end needs a 64 GiB image file (OPFS's layout).
+  let bigDisk: { nearEnd: Outcome; start: Outcome; back: number[] } | null = null;
+  if (opfs) {
+    const name = 'err-nospc-64g';
+    await webdisk.deleteDisk(name);
+    const big = await webdisk.openDisk({ name, size: 68719476736, cache: 'none' });
+    const nearEnd = await t.attempt(() => big.write(68719476736 - 4096, new Uint8Array(4096).fill(1)));
+    const start = await t.attempt(() => big.write(0, new Uint8Array([1, 2])));
+    const back = Array.from(await big.read(0, 3));
+    await big.close();
+    await webdisk.deleteDisk(name);
+    bigDisk = { nearEnd, start, back };
+  }
+
+  // writeback: writes fit in the cache, so the flush is what runs out of
+  // space, and then close() too, which ends the session all the same.
+  const wb = 'err-nospc-writeback';
+  await webdisk.deleteDisk(wb);
+  const disk = await webdisk.openDisk({ name: wb, size: 64 * MiB, cache: 'writeback' });
+  const flushed = t.pattern(MiB, 1);
+  await disk.write(0, flushed);
+  const firstFlush = await t.attempt(() => disk.flush());
+  // 64 KiB writes stay in the cache (256 KiB and more would go around it to the store).
+  for (let i = 1; i < 30; i++) {
+    const bytes = t.pattern(MiB, 100 + i);
+    for (let k = 0; k < 16; k++) await disk.write(i * MiB + k * 65536, bytes.subarray(k * 65536, (k + 1) * 65536));
+  }
+  const flush = await t.attempt(() => disk.flush());
+  const close = await t.attempt(() => disk.close());
+  const afterClose = await t.attempt(() => disk.read(0, 1));
+  const again = await webdisk.openDisk({ name: wb });
+  const writeback = {
+    firstFlush,
+    flush,
+    close,
+    afterClose,
+    unclean: again.uncleanShutdown,
+    flushedData: t.diff(await again.read(0, MiB), flushed),
+  };
+  await again.close();
+  await webdisk.deleteDisk(wb);
+  return { modes, big: bigDisk, writeback };
+}
+
+/**
+ * Runs `fn` on a harness page whose origin has a small quota: in Chromium
+ * the test's page with CDP's Storage.overrideQuotaForOrigin (24 MiB); in
+ * Firefox a profile of its own whose temporary storage is capped at 50 MiB
+ * (dom.quotaManager.temporaryStorage.fixedLimit), which leaves an origin 10 MiB.
+ */
+async function withSmallQuota<T>(
+  harness: EnginePage,
+  backend: StorageBackend,
+  baseURL: string,
+  fn: (page: EnginePage) => Promise<T>,
+): Promise<T> {
+  if (harness.engine === 'chromium') {
+    const page = playwrightPage(harness);
+    const origin = new URL(baseURL).origin;
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 24 * 1024 * 1024 });
+    try {
+      return await fn(harness);
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+      await cdp.detach();
+    }
+  }
+  const browser = await launchEngine(harness.engine, {
+    baseURL,
+    isolated: false,
+    firefoxPrefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 50 * 1024 },
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(harnessPath(backend));
+    await installPageHelpers(page);
+    const out = await fn(page);
+    expect(page.errors, 'uncaught page errors').toEqual([]);
+    return out;
+  } finally {
+    await browser.close();
+  }
+}
+
 test('ENOSPC: writing past the storage quota rejects; acknowledged data survives; the disk keeps working', async ({
   harness,
   engine,
+  backend,
+  expectedBackend,
   baseURL,
 }) => {
   test.skip(
-    engine !== 'chromium',
-    "shrinks the origin's quota with CDP's Storage.overrideQuotaForOrigin: Chromium only",
+    engine === 'webkit',
+    'needs a smaller quota: CDP in Chromium, a profile preference in Firefox; WebKitGTK offers neither over WebDriver',
   );
-  const page = playwrightPage(harness);
-  const origin = new URL(baseURL as string).origin;
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 24 * 1024 * 1024 });
-  try {
-    const r = await harness.evaluate(async () => {
-      const { t, webdisk } = window;
-      const MiB = 1024 * 1024;
-      const modes: Record<string, NoSpaceRun> = {};
-      for (const mode of ['none', 'writethrough'] as const) {
-        const name = `err-nospc-${mode}`;
-        await webdisk.deleteDisk(name);
-        const disk = await webdisk.openDisk({ name, size: 64 * MiB, cache: mode });
-        let acked = 0;
-        let failure: Outcome | undefined;
-        for (let i = 0; i < 40 && !failure; i++) {
-          const o = await t.attempt(() => disk.write(i * MiB, t.pattern(MiB, i)));
-          if (o.ok) acked++;
-          else failure = o;
-        }
-        // Still working: an overwrite in place needs no more space.
-        const patch = t.pattern(4096, 99);
-        const inPlace = await t.attempt(() => disk.write(512, patch));
-        const expected = (i: number) => {
-          const bytes = t.pattern(MiB, i);
-          if (i === 0) bytes.set(patch, 512);
-          return bytes;
-        };
-        const problems: string[] = [];
-        const checkAcked = async (d: Disk, what: string) => {
-          for (let i = 0; i < acked; i++) {
-            const diff = t.diff(await d.read(i * MiB, MiB), expected(i));
-            if (diff) problems.push(`${what}, MiB ${i}: ${diff}`);
-          }
-        };
-        await checkAcked(disk, 'before close');
-        const atEnd = await t.attempt(() => disk.write(64 * MiB - 512, new Uint8Array(512).fill(1)));
-        const closed = await t.attempt(() => disk.close());
-        const again = await webdisk.openDisk({ name });
-        await checkAcked(again, 'after reopen');
-        await again.close();
-        await webdisk.deleteDisk(name);
-        modes[mode] = { acked, failure, inPlace, atEnd, closed, problems };
-      }
-      // A large sparse disk: a write near its end needs a 64 GiB file.
-      const name = 'err-nospc-64g';
-      await webdisk.deleteDisk(name);
-      const big = await webdisk.openDisk({ name, size: 68719476736, cache: 'none' });
-      const nearEnd = await t.attempt(() => big.write(68719476736 - 4096, new Uint8Array(4096).fill(1)));
-      const start = await t.attempt(() => big.write(0, new Uint8Array([1, 2])));
-      const back = Array.from(await big.read(0, 3));
-      await big.close();
-      await webdisk.deleteDisk(name);
-      const bigDisk = { nearEnd, start, back };
-
-      // writeback: writes fit in the cache, so the flush is what runs out of
-      // space, and then close() too, which ends the session all the same.
-      const wb = 'err-nospc-writeback';
-      await webdisk.deleteDisk(wb);
-      const disk = await webdisk.openDisk({ name: wb, size: 64 * MiB, cache: 'writeback' });
-      const flushed = t.pattern(MiB, 1);
-      await disk.write(0, flushed);
-      const firstFlush = await t.attempt(() => disk.flush());
-      // 64 KiB writes stay in the cache (256 KiB and more would go around it to the store).
-      for (let i = 1; i < 30; i++) {
-        const bytes = t.pattern(MiB, 100 + i);
-        for (let k = 0; k < 16; k++) await disk.write(i * MiB + k * 65536, bytes.subarray(k * 65536, (k + 1) * 65536));
-      }
-      const flush = await t.attempt(() => disk.flush());
-      const close = await t.attempt(() => disk.close());
-      const afterClose = await t.attempt(() => disk.read(0, 1));
-      const again = await webdisk.openDisk({ name: wb });
-      const writeback = {
-        firstFlush,
-        flush,
-        close,
-        afterClose,
-        unclean: again.uncleanShutdown,
-        flushedData: t.diff(await again.read(0, MiB), flushed),
-      };
-      await again.close();
-      await webdisk.deleteDisk(wb);
-      return { modes, big: bigDisk, writeback };
-    });
-    for (const mode of ['none', 'writethrough']) {
-      const m = r.modes[mode];
-      expect(m.acked, `${mode}: some writes fit`).toBeGreaterThan(0);
-      expect(m.acked, `${mode}: the quota stopped the writes`).toBeLessThan(24);
-      expectDiskError(m.failure ?? { ok: true }, 'ENOSPC', `${mode}: the write past the quota`);
-      expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
-      expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
-      expect(m.closed, `${mode}: close`).toEqual({ ok: true });
-      expect(m.problems, mode).toEqual([]);
-    }
-    expectDiskError(r.big.nearEnd, 'ENOSPC', 'write near the end of a 64 GiB disk');
-    expect(r.big.start).toEqual({ ok: true });
-    expect(r.big.back).toEqual([1, 2, 0]);
-    const wb = r.writeback;
-    expect(wb.firstFlush).toEqual({ ok: true });
-    expectDiskError(wb.flush, 'ENOSPC', 'writeback: flush past the quota');
-    expectDiskError(wb.close, 'ENOSPC', 'writeback: close past the quota');
-    expectDiskError(wb.afterClose, 'ECLOSED', 'writeback: after the failed close');
-    // The session did not end cleanly; what a completed flush made durable is there.
-    expect(wb.unclean).toBe(true);
-    expect(wb.flushedData).toBe('');
-  } finally {
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
-    await cdp.detach();
+  const r = await withSmallQuota(harness, backend, baseURL as string, (page) =>
+    page.evaluate(fillPastQuota, expectedBackend === 'opfs'),
+  );
+  for (const mode of ['none', 'writethrough']) {
+    const m = r.modes[mode];
+    expect(m.acked, `${mode}: some writes fit`).toBeGreaterThan(0);
+    expect(m.acked, `${mode}: the quota stopped the writes`).toBeLessThan(24);
+    expectDiskError(m.failure ?? { ok: true }, 'ENOSPC', `${mode}: the write past the quota`);
+    expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
+    // Growing the image file again needs space; another backend's layout may not.
+    if (expectedBackend === 'opfs') expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
+    expect(m.closed, `${mode}: close`).toEqual({ ok: true });
+    expect(m.problems, mode).toEqual([]);
   }
+  if (expectedBackend === 'opfs') {
+    expect(r.big).not.toBeNull();
+    expectDiskError(r.big?.nearEnd ?? { ok: true }, 'ENOSPC', 'write near the end of a 64 GiB disk');
+    expect(r.big?.start).toEqual({ ok: true });
+    expect(r.big?.back).toEqual([1, 2, 0]);
+  }
+  const wb = r.writeback;
+  expect(wb.firstFlush).toEqual({ ok: true });
+  expectDiskError(wb.flush, 'ENOSPC', 'writeback: flush past the quota');
+  expectDiskError(wb.close, 'ENOSPC', 'writeback: close past the quota');
+  expectDiskError(wb.afterClose, 'ECLOSED', 'writeback: after the failed close');
+  // The session did not end cleanly; what a completed flush made durable is there.
+  expect(wb.unclean).toBe(true);
+  expect(wb.flushedData).toBe('');
 });
 
 test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context; memory still works', async ({

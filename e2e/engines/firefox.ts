@@ -53,6 +53,7 @@ export async function launchFirefox(opts: LaunchOptions): Promise<EngineBrowser>
     executablePath: firefoxPath(),
     headless: true,
     userDataDir: dir,
+    extraPrefsFirefox: opts.firefoxPrefs,
     // A chunk of crash rounds is one long evaluate: the test's own timeout is the guard.
     protocolTimeout: 30 * 60_000,
   });

@@ -51,6 +51,8 @@ export interface LaunchOptions {
    * profile on disk, shared by all pages (crash suites, reloads).
    */
   isolated: boolean;
+  /** Firefox only: preferences for the profile (e.g. a storage quota); ignored by the other engines. */
+  firefoxPrefs?: Record<string, string | number | boolean>;
 }
 
 /** How long goto/reload wait for window.harnessReady. */
