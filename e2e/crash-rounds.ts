@@ -69,7 +69,7 @@ export interface RoundResult extends RoundSpec {
 }
 
 export interface CrashBrowser {
-  /** e.g. "chromium/156.0.8078.108". */
+  /** e.g. "Chromium 156.0.8078.108". */
   version: string;
   /** The harness, where the rounds run. */
   page: EnginePage;

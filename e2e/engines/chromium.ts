@@ -66,7 +66,7 @@ export async function launchChromium(opts: LaunchOptions): Promise<EngineBrowser
     const browser: Browser = await chromium.launch(launch);
     return {
       engine: 'chromium',
-      version: `chromium/${browser.version()}`,
+      version: `Chromium ${browser.version()}`,
       async newPage() {
         const context = await browser.newContext();
         return new ChromiumPage(await context.newPage(), opts.baseURL, context);
@@ -81,7 +81,7 @@ export async function launchChromium(opts: LaunchOptions): Promise<EngineBrowser
   let first: Page | undefined = context.pages()[0];
   return {
     engine: 'chromium',
-    version: `chromium/${versionOf(chromiumPath() ?? chromium.executablePath())}`,
+    version: `Chromium ${versionOf(chromiumPath() ?? chromium.executablePath())}`,
     async newPage() {
       const page = first ?? (await context.newPage());
       first = undefined;

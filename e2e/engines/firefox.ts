@@ -57,7 +57,7 @@ export async function launchFirefox(opts: LaunchOptions): Promise<EngineBrowser>
     // A chunk of crash rounds is one long evaluate: the test's own timeout is the guard.
     protocolTimeout: 30 * 60_000,
   });
-  const version = await browser.version();
+  const version = (await browser.version()).replace(/^firefox\//i, 'Firefox ');
   let first = true;
   return {
     engine: 'firefox',

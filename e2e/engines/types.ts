@@ -30,7 +30,7 @@ export interface EnginePage {
 /** A running engine: pages come from it. */
 export interface EngineBrowser {
   readonly engine: EngineName;
-  /** The browser's name and version, e.g. "firefox/153.8.0". */
+  /** The browser's name and version, e.g. "Firefox 153.8.0". */
   readonly version: string;
   /**
    * A new page, not yet navigated (call goto). With `isolated`, each page

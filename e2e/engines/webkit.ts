@@ -278,7 +278,7 @@ export async function launchWebKit(opts: LaunchOptions): Promise<EngineBrowser> 
   try {
     // The shared session (and the version) up front: a broken setup fails at launch.
     const first = await newSession(server.url, server.miniBrowser);
-    version = `webkitgtk/${(await first.driver.getCapabilities()).getBrowserVersion()}`;
+    version = `WebKitGTK ${(await first.driver.getCapabilities()).getBrowserVersion()}`;
     if (opts.isolated) await first.driver.quit();
     else {
       shared = first;
