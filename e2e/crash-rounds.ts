@@ -1,14 +1,14 @@
 // The browser half of the crash suite, shared by e2e/power-loss.spec.ts (CI)
-// and e2e/power-loss.soak.ts (npm run soak): crash rounds run inside a page
-// of a persistent Chromium profile (OPFS on disk, as for a real user), the
-// results come back as plain data and are summed up into the soak table.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// and e2e/soak.spec.ts (npm run soak): crash rounds run inside a page of a
+// persistent browser profile (storage on disk, as for a real user), in any
+// engine; the results come back as plain data and are summed up into the
+// soak table.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from '@playwright/test';
 import { roundSeed } from '../src/core/crash-workload';
-import { CHROMIUM_ARGS, chromiumPath } from './chromium';
-import { loadHarness } from './fixtures';
+import type { Disk, WorkloadLog, WorkloadOptions, WorkloadResult } from '../src/index';
+import { type EngineName, type EnginePage, launchEngine } from './engines';
+import { BASE_URL, harnessPath, type StorageBackend } from './fixtures';
 
 export const MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
 export const MODELS = ['process', 'power'] as const;
@@ -69,39 +69,34 @@ export interface RoundResult extends RoundSpec {
 }
 
 export interface CrashBrowser {
-  context: BrowserContext;
-  page: Page;
-  /** Uncaught errors of the page. */
-  errors: string[];
+  /** e.g. "Chromium 156.0.8078.108". */
+  version: string;
+  /** The harness, where the rounds run. */
+  page: EnginePage;
+  /** Another page of the same profile, showing the harness (plus `params` in its query). */
+  newPage(params?: Record<string, string>): Promise<EnginePage>;
   close(): Promise<void>;
 }
 
-export const BASE_URL = `http://127.0.0.1:${Number(process.env.WEBDISK_E2E_PORT ?? 5174)}`;
-
 /**
- * A persistent Chromium profile in a temporary directory: OPFS on disk (an
- * incognito context keeps it in memory), so a page reload or a browser
- * restart finds the disk again.
+ * A persistent profile of `engine` in a temporary directory: storage on
+ * disk (an incognito context keeps OPFS in memory), so a page reload finds
+ * the disk again. The harness makes `backend` openDisk's default.
  */
-export async function launchCrashBrowser(): Promise<CrashBrowser> {
-  const dir = mkdtempSync(join(tmpdir(), 'webdisk-crash-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    headless: true,
-    executablePath: chromiumPath(),
-    args: CHROMIUM_ARGS,
-    baseURL: BASE_URL,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = await loadHarness(page);
-  return {
-    context,
-    page,
-    errors,
-    async close() {
-      await context.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+export async function launchCrashBrowser(engine: EngineName, backend: StorageBackend): Promise<CrashBrowser> {
+  const browser = await launchEngine(engine, { baseURL: BASE_URL, isolated: false });
+  const newPage = async (params: Record<string, string> = {}) => {
+    const page = await browser.newPage();
+    await page.goto(harnessPath(backend, params));
+    return page;
   };
+  try {
+    const page = await newPage();
+    return { version: browser.version, page, newPage, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
 }
 
 /** The base seed of this run: $CRASH_SEED, or a fresh random one (printed, so a run can be repeated). */
@@ -120,7 +115,7 @@ export const seedOf = roundSeed;
  * lanes). Calls `progress` after each chunk.
  */
 export async function runRounds(
-  page: Page,
+  page: EnginePage,
   rounds: RoundSpec[],
   cfg: RoundConfig = DEFAULT_CONFIG,
   progress?: (done: RoundResult[]) => void,
@@ -135,13 +130,13 @@ export async function runRounds(
   return all;
 }
 
-/** What a failed round says: enough to understand it and the command that replays it. */
-export function describeFailure(r: RoundResult): string {
+/** What a failed round says: enough to understand it and the command that replays it (in `project`). */
+export function describeFailure(r: RoundResult, project = 'chromium-opfs'): string {
   const why = r.error ?? `${r.violations} violation(s): ${r.details.join('; ')}`;
   return (
     `${r.scenario} round, ${r.mode} / ${r.model}, seed ${r.seed} (crash at ${r.crashedAt}, ` +
     `${r.acked}/${r.issued} acknowledged, ${r.inFlightAtCrash} in flight): ${why}\n` +
-    `  replay: CRASH_REPLAY=${r.scenario}:${r.mode}:${r.model}:${r.seed} npm run test:e2e -- e2e/power-loss.spec.ts -g replay`
+    `  replay: CRASH_REPLAY=${r.scenario}:${r.mode}:${r.model}:${r.seed} npm run test:e2e -- e2e/power-loss.spec.ts --project=${project} -g replay`
   );
 }
 
@@ -252,11 +247,11 @@ export function markdownTable(rows: Row[]): string {
 
 /**
  * Runs crash rounds inside the harness page (window.webdisk is the built
- * library). Self-contained: Playwright sends it to the page as source.
+ * library). Self-contained: every engine adapter sends it to the page as source.
  */
 async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Promise<RoundResult[]> {
   const { rounds, cfg } = arg;
-  const wd = (window as any).webdisk;
+  const wd = window.webdisk;
   const out: RoundResult[] = new Array(rounds.length);
   let next = 0;
 
@@ -304,11 +299,11 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     const big = spec.scenario === 'close';
     const cacheSize = big ? 4 << 20 : [256, 1024, 4096][Math.floor(rnd() * 3)] * 1024;
     const deviceCacheSize = big ? 2 << 20 : [128, 512, 2048][Math.floor(rnd() * 3)] * 1024;
-    let disk: any;
-    let run: any;
+    let disk: Disk | undefined;
+    let run: WorkloadResult | undefined;
     try {
       await deleteSoon(name);
-      disk = await wd.openDisk({
+      const opened = await wd.openDisk({
         name,
         size: cfg.size,
         cache: spec.mode,
@@ -316,16 +311,17 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         cacheSize,
         deviceCacheSize,
       });
-      r.transport = disk.transportKind;
-      const opts: any = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
+      disk = opened;
+      r.transport = opened.transportKind;
+      const opts: WorkloadOptions = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
       let pulled: Promise<void> = Promise.resolve();
       if (spec.scenario === 'random') {
         opts.crash = wd.randomCrashPoint(spec.seed, cfg.requests);
-        opts.onCrash = () => disk.powerLoss();
+        opts.onCrash = () => opened.powerLoss();
       } else if (spec.scenario === 'switch') {
         opts.modeSwitchRate = 0.06;
         opts.crash = { at: 'mode', count: 1 + Math.floor(rnd() * 4), delayMs: rnd() * 5 };
-        opts.onCrash = () => disk.powerLoss();
+        opts.onCrash = () => opened.powerLoss();
       } else {
         // After a random acknowledgement, issue close() (with requests still
         // in flight, or once they are answered) and pull the plug while it
@@ -337,8 +333,8 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         // Pull the plug 0-6 ms after close() is sent. A busy wait, not a
         // timer: other lanes keep the page's event loop busy for tens of ms.
         const delay = rnd() * 6;
-        let log: any;
-        opts.onLog = (l: any) => {
+        let log: WorkloadLog | undefined;
+        opts.onLog = (l) => {
           log = l;
         };
         const closeThenPull = () => {
@@ -346,13 +342,13 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
             const length = 256 * 1024;
             const offset = Math.floor(rnd() * (cfg.size / length)) * length;
             const seed = Math.floor(rnd() * 2 ** 31);
-            const e = log.write(offset, length, seed, false);
-            disk.write(offset, wd.patternBytes(length, seed)).then(
-              () => log.ack(e),
+            const e = log?.write(offset, length, seed, false);
+            opened.write(offset, wd.patternBytes(length, seed)).then(
+              () => e && log?.ack(e),
               () => undefined,
             );
           }
-          disk.close().then(
+          opened.close().then(
             () => {
               r.closeAcked = true;
             },
@@ -364,21 +360,21 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
             while (performance.now() - t < delay) {
               // spin
             }
-            disk.powerLoss();
+            opened.powerLoss();
           })();
         };
         opts.onCrash = drain ? () => undefined : closeThenPull;
-        run = await wd.runWorkload(disk, opts);
+        run = await wd.runWorkload(opened, opts);
         if (drain) closeThenPull();
       }
-      run ??= await wd.runWorkload(disk, opts);
+      run ??= await wd.runWorkload(opened, opts);
       await pulled;
       r.crashedAt = run.crashedAt;
       r.issued = run.issued;
       r.acked = run.acked;
       r.inFlightAtCrash = run.inFlightAtCrash;
       r.midFlush = run.flushInFlightAtCrash;
-      if (!disk.closed) disk.powerLoss();
+      if (!opened.closed) opened.powerLoss();
 
       const t1 = performance.now();
       const again = await wd.openDisk({ name, cache: spec.mode, crashModel: spec.model, lockTimeoutMs: 20_000 });
@@ -387,12 +383,12 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       r.size = again.size;
       r.blockSize = again.blockSize;
       r.reopenMode = again.cacheMode;
-      r.listedSize = (await wd.listDisks()).find((d: any) => d.name === name)?.size ?? null;
+      r.listedSize = (await wd.listDisks()).find((d) => d.name === name)?.size ?? null;
       const report = await wd.verifyDisk(again, run.log, cfg.size);
       r.intact = report.intact;
       r.lost = report.lost;
       r.violations = report.violations;
-      r.details = report.details.slice(0, 5).map((v: any) => `bytes ${v.offset}+${v.length}: ${v.reason}`);
+      r.details = report.details.slice(0, 5).map((v) => `bytes ${v.offset}+${v.length}: ${v.reason}`);
       if (spec.scenario === 'close' && again.uncleanShutdown === false) {
         // close() completed: every request issued before it took effect and is durable.
         const want = wd.expectedImage(run.log.entries, cfg.size);
@@ -406,8 +402,13 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       }
       await again.close();
       await wd.deleteDisk(name);
-    } catch (err: any) {
-      r.error = `${err?.name ?? 'Error'} ${err?.code ?? ''}: ${err?.message ?? String(err)}`;
+    } catch (caught) {
+      const err = (typeof caught === 'object' && caught !== null ? caught : {}) as {
+        name?: string;
+        code?: string;
+        message?: string;
+      };
+      r.error = `${err.name ?? 'Error'} ${err.code ?? ''}: ${err.message ?? String(caught)}`;
       try {
         if (disk && !disk.closed) disk.powerLoss();
       } catch {

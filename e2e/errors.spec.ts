@@ -1,10 +1,15 @@
-// Every DiskError code reachable from a page, in real Chromium over real
-// OPFS: each bad call rejects with a DiskError whose code a caller can act
-// on and whose message a person can read, never hangs, and never harms the
-// disk: the call after it works.
-import { chromium, type Page } from '@playwright/test';
+// Every DiskError code reachable from a page, in a real browser over real
+// storage (every engine × backend project): each bad call rejects with a
+// DiskError whose code a caller can act on and whose message a person can
+// read, never hangs, and never harms the disk: the call after it works.
+// ENOTSUP and EIO need Chromium-only machinery and run there only; ENOSPC
+// shrinks the quota in Chromium (CDP) and Firefox (a profile preference).
+import { chromium } from '@playwright/test';
+import type { CacheMode, Disk, OpenDiskOptions } from '../src/index';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
-import { expect, loadHarness, test } from './fixtures';
+import { launchEngine } from './engines';
+import { ChromiumPage } from './engines/chromium';
+import { type EnginePage, expect, harnessPath, playwrightPage, type StorageBackend, test } from './fixtures';
 import { expectDiskError, installPageHelpers, type Outcome } from './helpers';
 
 test.beforeEach(async ({ harness }) => installPageHelpers(harness));
@@ -14,20 +19,19 @@ function expectAll(outcomes: Record<string, unknown>, code: string): void {
   for (const [what, o] of Object.entries(outcomes)) expectDiskError(o as Outcome, code, what);
 }
 
-/** A second tab of the same browser context, with the harness loaded. */
-async function secondTab(harness: Page): Promise<{ page: Page; errors: string[] }> {
-  const page = await harness.context().newPage();
-  const errors = await loadHarness(page);
-  await installPageHelpers(page);
-  return { page, errors };
+/** A second tab of the same profile, with the harness loaded. */
+async function secondTab(harness: EnginePage): Promise<EnginePage> {
+  const tab = await harness.newTab();
+  await installPageHelpers(tab);
+  return tab;
 }
 
 test('EINVAL: bad openDisk/deleteDisk arguments reject; no disk is created; a good open still works', async ({
   harness,
 }) => {
   const r = await harness.evaluate(async () => {
-    const { t, webdisk } = window as any;
-    const open = (o: unknown) => () => webdisk.openDisk(o);
+    const { t, webdisk } = window;
+    const open = (o: unknown) => () => webdisk.openDisk(o as OpenDiskOptions);
     const ok = { name: 'err-open-ok', size: 1 << 20 };
     const cases: Record<string, () => unknown> = {
       'name a/b': open({ ...ok, name: 'a/b' }),
@@ -100,7 +104,7 @@ test('EINVAL: bad openDisk/deleteDisk arguments reject; no disk is created; a go
 
 test('EINVAL: bad offsets, lengths, data and modes reject; the disk keeps working after each', async ({ harness }) => {
   const r = await harness.evaluate(async () => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     const name = 'err-args';
     await webdisk.deleteDisk(name);
     const disk = await webdisk.openDisk({ name, size: 65536 });
@@ -116,11 +120,12 @@ test('EINVAL: bad offsets, lengths, data and modes reject; the disk keeps workin
       ['undefined', undefined],
     ];
     for (const [label, v] of bad) {
-      cases[`read offset ${label}`] = () => disk.read(v, 1);
-      cases[`read length ${label}`] = () => disk.read(0, v);
-      cases[`write offset ${label}`] = () => disk.write(v, bytes);
-      cases[`discard offset ${label}`] = () => disk.discard(v, 1);
-      cases[`discard length ${label}`] = () => disk.discard(0, v);
+      const n = v as number;
+      cases[`read offset ${label}`] = () => disk.read(n, 1);
+      cases[`read length ${label}`] = () => disk.read(0, n);
+      cases[`write offset ${label}`] = () => disk.write(n, bytes);
+      cases[`discard offset ${label}`] = () => disk.discard(n, 1);
+      cases[`discard length ${label}`] = () => disk.discard(0, n);
     }
     const badData: [string, unknown][] = [
       ['a plain array', [1, 2, 3]],
@@ -132,9 +137,9 @@ test('EINVAL: bad offsets, lengths, data and modes reject; the disk keeps workin
       ['a Uint16Array', new Uint16Array(3)],
       ['a DataView', new DataView(new ArrayBuffer(3))],
     ];
-    for (const [label, v] of badData) cases[`write data ${label}`] = () => disk.write(0, v);
-    cases['setCacheMode unknown'] = () => disk.setCacheMode('bogus');
-    cases['setCacheMode undefined'] = () => disk.setCacheMode(undefined);
+    for (const [label, v] of badData) cases[`write data ${label}`] = () => disk.write(0, v as Uint8Array);
+    cases['setCacheMode unknown'] = () => disk.setCacheMode('bogus' as CacheMode);
+    cases['setCacheMode undefined'] = () => disk.setCacheMode(undefined as unknown as CacheMode);
 
     const outcomes: Record<string, unknown> = {};
     const broken: string[] = [];
@@ -174,7 +179,7 @@ test('ERANGE: I/O past the end rejects and changes nothing; the last byte and em
 }) => {
   const SIZE = 65536;
   const r = await harness.evaluate(async (SIZE) => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     const name = 'err-range';
     await webdisk.deleteDisk(name);
     const disk = await webdisk.openDisk({ name, size: SIZE });
@@ -225,7 +230,7 @@ test('ERANGE: I/O past the end rejects and changes nothing; the last byte and em
 
 test('ECLOSED after close(): requests issued before close complete, every later call rejects', async ({ harness }) => {
   const r = await harness.evaluate(async () => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     const name = 'err-closed';
     await webdisk.deleteDisk(name);
     const disk = await webdisk.openDisk({ name, size: 1 << 20 });
@@ -261,7 +266,7 @@ test('ECLOSED after powerLoss(): pending and later calls reject, nothing hangs; 
   harness,
 }) => {
   const r = await harness.evaluate(async () => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     const name = 'err-powerloss';
     await webdisk.deleteDisk(name);
     // writethrough: every acknowledged write must survive.
@@ -325,10 +330,10 @@ test('EBUSY: a disk open in this page or another tab cannot be opened or deleted
 }) => {
   const name = 'err-busy';
   const first = await harness.evaluate(async (name) => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     await webdisk.deleteDisk(name);
     const disk = await webdisk.openDisk({ name, size: 1 << 20 });
-    (window as any).busyDisk = disk;
+    window.busyDisk = disk;
     await disk.write(0, new Uint8Array([1, 2, 3]));
     const twice = await t.attempt(() => webdisk.openDisk({ name, lockTimeoutMs: 200 }));
     const deleteOpen = await t.attempt(() => webdisk.deleteDisk(name));
@@ -342,8 +347,8 @@ test('EBUSY: a disk open in this page or another tab cannot be opened or deleted
   expect(first.stillWorks).toEqual([1, 2, 3, 4, 0]);
 
   const tab = await secondTab(harness);
-  const refused = await tab.page.evaluate(async (name) => {
-    const { t, webdisk } = window as any;
+  const refused = await tab.evaluate(async (name) => {
+    const { t, webdisk } = window;
     return {
       open: await t.attempt(() => webdisk.openDisk({ name, lockTimeoutMs: 200 })),
       openWithSize: await t.attempt(() => webdisk.openDisk({ name, size: 1 << 20, lockTimeoutMs: 200 })),
@@ -356,9 +361,9 @@ test('EBUSY: a disk open in this page or another tab cannot be opened or deleted
   expectDiskError(refused.delete, 'EBUSY', 'deleteDisk from a second tab');
   expect(refused.listed).toEqual([{ name, size: 1 << 20 }]);
 
-  await harness.evaluate(() => (window as any).busyDisk.close());
-  const taken = await tab.page.evaluate(async (name) => {
-    const { webdisk } = window as any;
+  await harness.evaluate(() => window.busyDisk?.close());
+  const taken = await tab.evaluate(async (name) => {
+    const { webdisk } = window;
     const disk = await webdisk.openDisk({ name });
     const out = { unclean: disk.uncleanShutdown, data: Array.from(await disk.read(0, 5)) };
     await disk.close();
@@ -366,13 +371,17 @@ test('EBUSY: a disk open in this page or another tab cannot be opened or deleted
     return { ...out, listed: await webdisk.listDisks() };
   }, name);
   expect(taken).toEqual({ unclean: false, data: [1, 2, 3, 4, 0], listed: [] });
-  await tab.page.close();
+  await tab.close();
   expect(tab.errors, 'uncaught errors in the second tab').toEqual([]);
 });
 
-test('ECORRUPT: unreadable metadata is refused; one damaged copy is survived', async ({ harness }) => {
+test('ECORRUPT: unreadable metadata is refused; one damaged copy is survived', async ({ harness, expectedBackend }) => {
+  test.skip(
+    expectedBackend !== 'opfs',
+    'damages webdisk/<name>/meta.bin in OPFS; another backend keeps its metadata elsewhere and needs its own way to damage it',
+  );
   const r = await harness.evaluate(async () => {
-    const { t, webdisk } = window as any;
+    const { t, webdisk } = window;
     const name = 'err-corrupt';
     await webdisk.deleteDisk(name);
     const disk = await webdisk.openDisk({ name, size: 1 << 20 });
@@ -395,7 +404,7 @@ test('ECORRUPT: unreadable metadata is refused; one damaged copy is survived', a
       open: await t.attempt(() => webdisk.openDisk({ name })),
       openWithSize: await t.attempt(() => webdisk.openDisk({ name, size: 1 << 20 })),
     };
-    const listed = (await webdisk.listDisks()).map((e: { name: string; size: number }) => ({
+    const listed = (await webdisk.listDisks()).map((e) => ({
       name: e.name,
       sizeIsNaN: Number.isNaN(e.size),
     }));
@@ -419,123 +428,191 @@ test('ECORRUPT: unreadable metadata is refused; one damaged copy is survived', a
   expect(r.recreated).toEqual({ unclean: false, data: '' });
 });
 
+/** What the ENOSPC test saw in one cache mode. */
+interface NoSpaceRun {
+  acked: number;
+  failure: Outcome | undefined;
+  inPlace: Outcome;
+  atEnd: Outcome;
+  closed: Outcome;
+  problems: string[];
+}
+
+/**
+ * In a page whose origin may store only 10-24 MiB: writes 1 MiB at a time
+ * past the quota in two modes, fills a writeback cache past it, and (on
+ * OPFS) writes near the end of a 64 GiB disk. Runs in the page.
+ */
+async function fillPastQuota(opfs: boolean) {
+  const { t, webdisk } = window;
+  const MiB = 1024 * 1024;
+  const modes: Record<string, NoSpaceRun> = {};
+  for (const mode of ['none', 'writethrough'] as const) {
+    const name = `err-nospc-${mode}`;
+    await webdisk.deleteDisk(name);
+    const disk = await webdisk.openDisk({ name, size: 64 * MiB, cache: mode });
+    let acked = 0;
+    let failure: Outcome | undefined;
+    for (let i = 0; i < 40 && !failure; i++) {
+      const o = await t.attempt(() => disk.write(i * MiB, t.pattern(MiB, i)));
+      if (o.ok) acked++;
+      else failure = o;
+    }
+    // Still working: an overwrite in place needs no more space.
+    const patch = t.pattern(4096, 99);
+    const inPlace = await t.attempt(() => disk.write(512, patch));
+    const expected = (i: number) => {
+      const bytes = t.pattern(MiB, i);
+      if (i === 0) bytes.set(patch, 512);
+      return bytes;
+    };
+    const problems: string[] = [];
+    const checkAcked = async (d: Disk, what: string) => {
+      for (let i = 0; i < acked; i++) {
+        const diff = t.diff(await d.read(i * MiB, MiB), expected(i));
+        if (diff) problems.push(`${what}, MiB ${i}: ${diff}`);
+      }
+    };
+    await checkAcked(disk, 'before close');
+    const atEnd = await t.attempt(() => disk.write(64 * MiB - 512, new Uint8Array(512).fill(1)));
+    const closed = await t.attempt(() => disk.close());
+    const again = await webdisk.openDisk({ name });
+    await checkAcked(again, 'after reopen');
+    await again.close();
+    await webdisk.deleteDisk(name);
+    modes[mode] = { acked, failure, inPlace, atEnd, closed, problems };
+  }
+  // A large sparse disk: a write near its end needs a 64 GiB image file (OPFS's layout).
+  let bigDisk: { nearEnd: Outcome; start: Outcome; back: number[] } | null = null;
+  if (opfs) {
+    const name = 'err-nospc-64g';
+    await webdisk.deleteDisk(name);
+    const big = await webdisk.openDisk({ name, size: 68719476736, cache: 'none' });
+    const nearEnd = await t.attempt(() => big.write(68719476736 - 4096, new Uint8Array(4096).fill(1)));
+    const start = await t.attempt(() => big.write(0, new Uint8Array([1, 2])));
+    const back = Array.from(await big.read(0, 3));
+    await big.close();
+    await webdisk.deleteDisk(name);
+    bigDisk = { nearEnd, start, back };
+  }
+
+  // writeback: writes fit in the cache, so the flush is what runs out of
+  // space, and then close() too, which ends the session all the same.
+  const wb = 'err-nospc-writeback';
+  await webdisk.deleteDisk(wb);
+  const disk = await webdisk.openDisk({ name: wb, size: 64 * MiB, cache: 'writeback' });
+  const flushed = t.pattern(MiB, 1);
+  await disk.write(0, flushed);
+  const firstFlush = await t.attempt(() => disk.flush());
+  // 64 KiB writes stay in the cache (256 KiB and more would go around it to the store).
+  for (let i = 1; i < 30; i++) {
+    const bytes = t.pattern(MiB, 100 + i);
+    for (let k = 0; k < 16; k++) await disk.write(i * MiB + k * 65536, bytes.subarray(k * 65536, (k + 1) * 65536));
+  }
+  const flush = await t.attempt(() => disk.flush());
+  const close = await t.attempt(() => disk.close());
+  const afterClose = await t.attempt(() => disk.read(0, 1));
+  const again = await webdisk.openDisk({ name: wb });
+  const writeback = {
+    firstFlush,
+    flush,
+    close,
+    afterClose,
+    unclean: again.uncleanShutdown,
+    flushedData: t.diff(await again.read(0, MiB), flushed),
+  };
+  await again.close();
+  await webdisk.deleteDisk(wb);
+  return { modes, big: bigDisk, writeback };
+}
+
+/**
+ * Runs `fn` on a harness page whose origin has a small quota: in Chromium
+ * the test's page with CDP's Storage.overrideQuotaForOrigin (24 MiB); in
+ * Firefox a profile of its own whose temporary storage is capped at 50 MiB
+ * (dom.quotaManager.temporaryStorage.fixedLimit), which leaves an origin 10 MiB.
+ */
+async function withSmallQuota<T>(
+  harness: EnginePage,
+  backend: StorageBackend,
+  baseURL: string,
+  fn: (page: EnginePage) => Promise<T>,
+): Promise<T> {
+  if (harness.engine === 'chromium') {
+    const page = playwrightPage(harness);
+    const origin = new URL(baseURL).origin;
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 24 * 1024 * 1024 });
+    try {
+      return await fn(harness);
+    } finally {
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+      await cdp.detach();
+    }
+  }
+  const browser = await launchEngine(harness.engine, {
+    baseURL,
+    isolated: false,
+    firefoxPrefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 50 * 1024 },
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(harnessPath(backend));
+    await installPageHelpers(page);
+    const out = await fn(page);
+    expect(page.errors, 'uncaught page errors').toEqual([]);
+    return out;
+  } finally {
+    await browser.close();
+  }
+}
+
 test('ENOSPC: writing past the storage quota rejects; acknowledged data survives; the disk keeps working', async ({
   harness,
+  engine,
+  backend,
+  expectedBackend,
   baseURL,
 }) => {
-  const origin = new URL(baseURL as string).origin;
-  const cdp = await harness.context().newCDPSession(harness);
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 24 * 1024 * 1024 });
-  try {
-    const r = await harness.evaluate(async () => {
-      const { t, webdisk } = window as any;
-      const MiB = 1024 * 1024;
-      const out: Record<string, any> = {};
-      for (const mode of ['none', 'writethrough']) {
-        const name = `err-nospc-${mode}`;
-        await webdisk.deleteDisk(name);
-        const disk = await webdisk.openDisk({ name, size: 64 * MiB, cache: mode });
-        let acked = 0;
-        let failure: unknown;
-        for (let i = 0; i < 40 && !failure; i++) {
-          const o = await t.attempt(() => disk.write(i * MiB, t.pattern(MiB, i)));
-          if (o.ok) acked++;
-          else failure = o;
-        }
-        // Still working: an overwrite in place needs no more space.
-        const patch = t.pattern(4096, 99);
-        const inPlace = await t.attempt(() => disk.write(512, patch));
-        const expected = (i: number) => {
-          const bytes = t.pattern(MiB, i);
-          if (i === 0) bytes.set(patch, 512);
-          return bytes;
-        };
-        const problems: string[] = [];
-        const checkAcked = async (d: any, what: string) => {
-          for (let i = 0; i < acked; i++) {
-            const diff = t.diff(await d.read(i * MiB, MiB), expected(i));
-            if (diff) problems.push(`${what}, MiB ${i}: ${diff}`);
-          }
-        };
-        await checkAcked(disk, 'before close');
-        const atEnd = await t.attempt(() => disk.write(64 * MiB - 512, new Uint8Array(512).fill(1)));
-        const closed = await t.attempt(() => disk.close());
-        const again = await webdisk.openDisk({ name });
-        await checkAcked(again, 'after reopen');
-        await again.close();
-        await webdisk.deleteDisk(name);
-        out[mode] = { acked, failure, inPlace, atEnd, closed, problems };
-      }
-      // A large sparse disk: a write near its end needs a 64 GiB file.
-      const name = 'err-nospc-64g';
-      await webdisk.deleteDisk(name);
-      const big = await webdisk.openDisk({ name, size: 68719476736, cache: 'none' });
-      const nearEnd = await t.attempt(() => big.write(68719476736 - 4096, new Uint8Array(4096).fill(1)));
-      const start = await t.attempt(() => big.write(0, new Uint8Array([1, 2])));
-      const back = Array.from(await big.read(0, 3));
-      await big.close();
-      await webdisk.deleteDisk(name);
-      out.big = { nearEnd, start, back };
-
-      // writeback: writes fit in the cache, so the flush is what runs out of
-      // space, and then close() too, which ends the session all the same.
-      const wb = 'err-nospc-writeback';
-      await webdisk.deleteDisk(wb);
-      const disk = await webdisk.openDisk({ name: wb, size: 64 * MiB, cache: 'writeback' });
-      const flushed = t.pattern(MiB, 1);
-      await disk.write(0, flushed);
-      const firstFlush = await t.attempt(() => disk.flush());
-      // 64 KiB writes stay in the cache (256 KiB and more would go around it to the store).
-      for (let i = 1; i < 30; i++) {
-        const bytes = t.pattern(MiB, 100 + i);
-        for (let k = 0; k < 16; k++) await disk.write(i * MiB + k * 65536, bytes.subarray(k * 65536, (k + 1) * 65536));
-      }
-      const flush = await t.attempt(() => disk.flush());
-      const close = await t.attempt(() => disk.close());
-      const afterClose = await t.attempt(() => disk.read(0, 1));
-      const again = await webdisk.openDisk({ name: wb });
-      out.writeback = {
-        firstFlush,
-        flush,
-        close,
-        afterClose,
-        unclean: again.uncleanShutdown,
-        flushedData: t.diff(await again.read(0, MiB), flushed),
-      };
-      await again.close();
-      await webdisk.deleteDisk(wb);
-      return out;
-    });
-    for (const mode of ['none', 'writethrough']) {
-      const m = r[mode];
-      expect(m.acked, `${mode}: some writes fit`).toBeGreaterThan(0);
-      expect(m.acked, `${mode}: the quota stopped the writes`).toBeLessThan(24);
-      expectDiskError(m.failure, 'ENOSPC', `${mode}: the write past the quota`);
-      expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
-      expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
-      expect(m.closed, `${mode}: close`).toEqual({ ok: true });
-      expect(m.problems, mode).toEqual([]);
-    }
-    expectDiskError(r.big.nearEnd, 'ENOSPC', 'write near the end of a 64 GiB disk');
-    expect(r.big.start).toEqual({ ok: true });
-    expect(r.big.back).toEqual([1, 2, 0]);
-    const wb = r.writeback;
-    expect(wb.firstFlush).toEqual({ ok: true });
-    expectDiskError(wb.flush, 'ENOSPC', 'writeback: flush past the quota');
-    expectDiskError(wb.close, 'ENOSPC', 'writeback: close past the quota');
-    expectDiskError(wb.afterClose, 'ECLOSED', 'writeback: after the failed close');
-    // The session did not end cleanly; what a completed flush made durable is there.
-    expect(wb.unclean).toBe(true);
-    expect(wb.flushedData).toBe('');
-  } finally {
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
-    await cdp.detach();
+  test.skip(
+    engine === 'webkit',
+    'needs a smaller quota: CDP in Chromium, a profile preference in Firefox; WebKitGTK offers neither over WebDriver',
+  );
+  const r = await withSmallQuota(harness, backend, baseURL as string, (page) =>
+    page.evaluate(fillPastQuota, expectedBackend === 'opfs'),
+  );
+  for (const mode of ['none', 'writethrough']) {
+    const m = r.modes[mode];
+    expect(m.acked, `${mode}: some writes fit`).toBeGreaterThan(0);
+    expect(m.acked, `${mode}: the quota stopped the writes`).toBeLessThan(24);
+    expectDiskError(m.failure ?? { ok: true }, 'ENOSPC', `${mode}: the write past the quota`);
+    expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
+    // Growing the image file again needs space; another backend's layout may not.
+    if (expectedBackend === 'opfs') expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
+    expect(m.closed, `${mode}: close`).toEqual({ ok: true });
+    expect(m.problems, mode).toEqual([]);
   }
+  if (expectedBackend === 'opfs') {
+    expect(r.big).not.toBeNull();
+    expectDiskError(r.big?.nearEnd ?? { ok: true }, 'ENOSPC', 'write near the end of a 64 GiB disk');
+    expect(r.big?.start).toEqual({ ok: true });
+    expect(r.big?.back).toEqual([1, 2, 0]);
+  }
+  const wb = r.writeback;
+  expect(wb.firstFlush).toEqual({ ok: true });
+  expectDiskError(wb.flush, 'ENOSPC', 'writeback: flush past the quota');
+  expectDiskError(wb.close, 'ENOSPC', 'writeback: close past the quota');
+  expectDiskError(wb.afterClose, 'ECLOSED', 'writeback: after the failed close');
+  // The session did not end cleanly; what a completed flush made durable is there.
+  expect(wb.unclean).toBe(true);
+  expect(wb.flushedData).toBe('');
 });
 
 test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context; memory still works', async ({
   baseURL,
+  engine,
 }) => {
+  test.skip(engine !== 'chromium', 'maps a host name to 127.0.0.1 with a Chromium flag to get an insecure context');
   const port = new URL(baseURL as string).port;
   // http://webdisk.test is not a secure context (127.0.0.1 and localhost are).
   const browser = await chromium.launch({
@@ -543,11 +620,12 @@ test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context
     args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP webdisk.test 127.0.0.1'],
   });
   try {
-    const page = await browser.newPage();
-    const errors = await loadHarness(page, `http://webdisk.test:${port}/e2e/pages/harness.html`);
+    // The harness without ?backend=: openDisk's own default.
+    const page = new ChromiumPage(await browser.newPage(), `http://webdisk.test:${port}`);
+    await page.goto('/e2e/pages/harness.html');
     await installPageHelpers(page);
     const r = await page.evaluate(async () => {
-      const { t, webdisk } = window as any;
+      const { t, webdisk } = window;
       const refused = {
         'backend opfs': await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', size: 1 << 20, backend: 'opfs' })),
         'backend auto': await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', size: 1 << 20 })),
@@ -569,22 +647,27 @@ test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context
     expect(r.memory).toEqual({ backend: 'memory', data: [0, 7, 8, 0] });
     expect(r.listed).toEqual([]);
     expect(r.deleted).toEqual({ ok: true });
-    expect(errors).toEqual([]);
+    expect(page.errors).toEqual([]);
   } finally {
     await browser.close();
   }
 });
 
-test('EIO: the disk worker cannot start (its script fails to load); a later open works', async ({ harness }) => {
+test('EIO: the disk worker cannot start (its script fails to load); a later open works', async ({
+  harness,
+  engine,
+}) => {
+  test.skip(engine !== 'chromium', "blocks the worker's script with a Playwright route: Chromium only");
+  const page = playwrightPage(harness);
   const workerScript = '**/assets/disk-worker-*.js';
-  await harness.route(workerScript, (route) => route.abort());
+  await page.route(workerScript, (route) => route.abort());
   const failed = await harness.evaluate(() =>
-    (window as any).t.attempt(() => (window as any).webdisk.openDisk({ name: 'err-eio', size: 1 << 20 })),
+    window.t.attempt(() => window.webdisk.openDisk({ name: 'err-eio', size: 1 << 20 })),
   );
-  await harness.unroute(workerScript);
+  await page.unroute(workerScript);
   expectDiskError(failed, 'EIO', 'openDisk without its worker');
   const after = await harness.evaluate(async () => {
-    const { webdisk } = window as any;
+    const { webdisk } = window;
     const disk = await webdisk.openDisk({ name: 'err-eio', size: 1 << 20 });
     await disk.write(0, new Uint8Array([1]));
     const back = Array.from(await disk.read(0, 2));

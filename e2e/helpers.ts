@@ -1,4 +1,4 @@
-import type { Page } from '@playwright/test';
+import type { EnginePage } from './engines';
 import { expect } from './fixtures';
 
 /** How a call settled, as plain data a test can assert on in Node. */
@@ -15,27 +15,39 @@ export interface Outcome {
   isDiskError?: boolean;
 }
 
-/**
- * Installs `window.t`, small helpers the specs use inside the page:
- * - `t.attempt(fn, ms?)`: runs fn and describes how its promise settled
- *   (an Outcome); reports a hang instead of waiting forever.
- * - `t.pattern(len, seed)`: deterministic bytes, never zero (so zeros
- *   always mean "never written" or "discarded").
- * - `t.rng(seed)`: deterministic numbers in [0, 1).
- * - `t.diff(actual, expected)`: '' if equal, else where they first differ.
- * - `t.dataFileSize(name)`: size of OPFS webdisk/<name>/data.img.
- * - `t.overwriteMeta(name, position, bytes)`: overwrites part of webdisk/<name>/meta.bin.
- */
-export async function installPageHelpers(page: Page): Promise<void> {
+/** The helpers installPageHelpers puts on window.t. */
+export interface PageHelpers {
+  /** Runs fn and describes how its promise settled; reports a hang instead of waiting forever. */
+  attempt(fn: () => unknown, ms?: number): Promise<Outcome>;
+  /** Deterministic numbers in [0, 1). */
+  rng(seed: number): () => number;
+  /** Deterministic bytes, never zero (so zeros always mean "never written" or "discarded"). */
+  pattern(len: number, seed: number): Uint8Array;
+  /** '' if equal, else where they first differ. */
+  diff(actual: Uint8Array, expected: Uint8Array): string;
+  /** Size of OPFS webdisk/<name>/data.img (the OPFS backend's layout). */
+  dataFileSize(name: string): Promise<number>;
+  /** Overwrites part of OPFS webdisk/<name>/meta.bin (the OPFS backend's layout). */
+  overwriteMeta(name: string, position: number, bytes: Uint8Array<ArrayBuffer>): Promise<void>;
+}
+
+/** Installs `window.t` (PageHelpers), small helpers the specs use inside the page. */
+export async function installPageHelpers(page: EnginePage): Promise<void> {
   await page.evaluate(() => {
-    const w = window as any;
-    const rejection = (e: any) => ({
-      ok: false,
-      name: e?.name,
-      code: e?.code,
-      message: String(e?.message ?? ''),
-      isDiskError: e instanceof w.webdisk.DiskError,
-    });
+    const rejection = (e: unknown): Outcome => {
+      const err = (typeof e === 'object' && e !== null ? e : {}) as {
+        name?: unknown;
+        code?: unknown;
+        message?: unknown;
+      };
+      return {
+        ok: false,
+        name: err.name === undefined ? undefined : String(err.name),
+        code: err.code === undefined ? undefined : String(err.code),
+        message: String(err.message ?? ''),
+        isDiskError: e instanceof window.webdisk.DiskError,
+      };
+    };
     const rng = (seed: number) => {
       let a = seed >>> 0;
       return () => {
@@ -47,8 +59,8 @@ export async function installPageHelpers(page: Page): Promise<void> {
     };
     const diskDir = async (name: string) =>
       (await (await navigator.storage.getDirectory()).getDirectoryHandle('webdisk')).getDirectoryHandle(name);
-    w.t = {
-      async attempt(fn: () => unknown, ms = 10_000) {
+    window.t = {
+      async attempt(fn: () => unknown, ms = 10_000): Promise<Outcome> {
         let p: unknown;
         try {
           p = fn();
@@ -56,11 +68,14 @@ export async function installPageHelpers(page: Page): Promise<void> {
           return { ...rejection(e), threwSync: true };
         }
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const hung = new Promise((r) => {
+        const hung = new Promise<Outcome>((r) => {
           timer = setTimeout(() => r({ ok: false, hung: true }), ms);
         });
         const done = Promise.resolve(p).then(
-          (value) => ({ ok: true, value: value instanceof Uint8Array ? Array.from(value.subarray(0, 16)) : value }),
+          (value): Outcome => ({
+            ok: true,
+            value: value instanceof Uint8Array ? Array.from(value.subarray(0, 16)) : value,
+          }),
           rejection,
         );
         try {
@@ -86,9 +101,9 @@ export async function installPageHelpers(page: Page): Promise<void> {
       async dataFileSize(name: string) {
         return (await (await (await diskDir(name)).getFileHandle('data.img')).getFile()).size;
       },
-      async overwriteMeta(name: string, position: number, bytes: Uint8Array) {
+      async overwriteMeta(name: string, position: number, bytes: Uint8Array<ArrayBuffer>) {
         const handle = await (await diskDir(name)).getFileHandle('meta.bin');
-        const out = await (handle as any).createWritable({ keepExistingData: true });
+        const out = await handle.createWritable({ keepExistingData: true });
         await out.write({ type: 'write', position, data: bytes });
         await out.close();
       },
@@ -101,4 +116,19 @@ export function expectDiskError(o: Outcome, code: string, what = ''): void {
   expect(o, what).toMatchObject({ ok: false, name: 'DiskError', code, isDiskError: true });
   expect(o.threwSync, `${what}: must reject, not throw`).toBeFalsy();
   expect(o.message?.length ?? 0, `${what}: message`).toBeGreaterThan(0);
+}
+
+/** Polls `fn(arg)` in the page until it returns true; fails after `timeoutMs`, naming `what`. */
+export async function poll<A>(
+  page: EnginePage,
+  fn: (arg: A) => boolean,
+  arg: A,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) throw new Error(`${page.engine}: waited ${timeoutMs} ms for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

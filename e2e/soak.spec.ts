@@ -2,9 +2,9 @@
 // runs n crash rounds — 80% random workloads spread evenly over every
 // mode and crash model, 10% with runtime mode switches, 10% crashing
 // inside close() — prints the table and writes it to bench/soak-results.md.
-// Skipped unless SOAK_CRASHES is set.
+// Skipped unless SOAK_CRASHES is set. Runs in the chromium-opfs project only
+// (playwright.config.ts), the engine and backend its table describes.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { expect, test } from '@playwright/test';
 import {
   baseSeed,
   DEFAULT_CONFIG,
@@ -20,11 +20,12 @@ import {
   seedOf,
   summarize,
 } from './crash-rounds';
+import { expect, test } from './fixtures';
 
 const CRASHES = Number(process.env.SOAK_CRASHES ?? 0);
 const OUT = process.env.SOAK_OUT ?? 'bench/soak-results.md';
 
-test('power-loss soak', async () => {
+test('power-loss soak', async ({ engine, backend }) => {
   test.skip(!(CRASHES > 0), 'set SOAK_CRASHES (npm run soak)');
   test.setTimeout(0);
   const base = baseSeed();
@@ -43,8 +44,8 @@ test('power-loss soak', async () => {
   }
   console.log(`soak: ${CRASHES} crashes, base seed ${base} (CRASH_SEED=${base} repeats them)`);
 
-  const browser = await launchCrashBrowser();
-  const version = browser.context.browser()?.version() ?? (await browser.page.evaluate(() => navigator.userAgent));
+  const browser = await launchCrashBrowser(engine, backend);
+  const version = browser.version;
   const started = Date.now();
   let shown = 0;
   const results = await runRounds(browser.page, specs, DEFAULT_CONFIG, (done) => {
@@ -56,7 +57,7 @@ test('power-loss soak', async () => {
       );
     }
   });
-  const errors = [...browser.errors];
+  const errors = [...browser.page.errors];
   await browser.close();
   const seconds = (Date.now() - started) / 1000;
 
@@ -69,7 +70,7 @@ test('power-loss soak', async () => {
     '# Power-loss soak',
     '',
     `${results.length} crashes in ${seconds.toFixed(0)} s (${DEFAULT_CONFIG.lanes} disks at a time), ` +
-      `${new Date().toISOString().slice(0, 10)}, Chromium ${version}, OPFS in a persistent profile, ` +
+      `${new Date().toISOString().slice(0, 10)}, ${version}, backend ${backend} in a persistent profile, ` +
       `base seed ${base}. Each round: a disk of ${DEFAULT_CONFIG.size >> 20} MiB, ${DEFAULT_CONFIG.requests} random requests ` +
       '(512 B–1 MiB writes, aligned and not, overlapping; flushes, FUA writes, discards; up to 32 in flight), ' +
       'the plug pulled at a random moment, reopened, read back whole and checked by the oracle.',
