@@ -343,6 +343,32 @@ describe('store failures', () => {
     sameBytes(await (await BlockDevice.open({ data, meta })).read(0, 10_000), pattern(10_000, 1));
   });
 
+  it('a full quota at open still opens an existing disk for reading; writes wait for space', async () => {
+    const data = new FlakyStore();
+    const meta = new FlakyStore();
+    const first = await BlockDevice.open({ data, meta, size: MiB, cache: 'none' });
+    await first.write(4096, pattern(100, 7));
+    await first.close();
+    meta.failWrites = true; // the unclean flag cannot be written: no space
+    const d = await BlockDevice.open({ data, meta, cache: 'none' });
+    expect(d.uncleanShutdown).toBe(false);
+    sameBytes(await d.read(4096, 100), pattern(100, 7));
+    await rejectsWith(d.write(0, pattern(10, 1)), 'ENOSPC');
+    await rejectsWith(d.flush(), 'ENOSPC');
+    await rejectsWith(d.discard(0, 4096), 'ENOSPC');
+    expect(data.syncCount).toBe(1); // nothing of this session reached the data store
+    meta.failWrites = false; // space again: the flag goes first, then the write
+    await d.write(0, pattern(10, 1));
+    sameBytes(await d.read(0, 10), pattern(10, 1));
+    const crashed = await BlockDevice.open({ data, meta });
+    expect(crashed.uncleanShutdown).toBe(true);
+    sameBytes(await crashed.read(0, 10), pattern(10, 1));
+    // A new disk cannot be created without its metadata.
+    const full = new FlakyStore();
+    full.failWrites = true;
+    await rejectsWith(BlockDevice.open({ data: new MemoryStore(), meta: full, size: MiB }), 'ENOSPC');
+  });
+
   it('a failed direct write rejects that write only', async () => {
     const data = new FlakyStore();
     const d = await BlockDevice.open({ data, meta: new MemoryStore(), size: MiB, cache: 'directsync' });

@@ -75,6 +75,11 @@ export class BlockDevice {
   /** The last sync the store handed out: a store that groups returns the same one to joiners. */
   private lastSync: Promise<void> | undefined;
   private closed = false;
+  /**
+   * The "not cleanly closed" flag could not be made durable at open (no
+   * space): nothing may reach the store until it is. Reads work.
+   */
+  private flagPending = false;
   private queue: Promise<void> = Promise.resolve();
   /** Completions the running request's answer waits for, but later requests need not. */
   private deferred: Promise<unknown>[] | undefined;
@@ -135,12 +140,17 @@ export class BlockDevice {
       clean: false,
       generation: (existing?.generation ?? 0) + 1,
     };
+    let flagDurable = true;
     try {
       await writeMeta(opts.meta, diskMeta);
     } catch (err) {
-      throw toDiskError(err);
+      const e = toDiskError(err);
+      // A full quota must not lock the data away: an existing disk opens
+      // for reading, and every write waits for the flag (and the space).
+      if (e.code !== 'ENOSPC' || !existing) throw e;
+      flagDurable = false;
     }
-    return new BlockDevice({
+    const device = new BlockDevice({
       data: opts.data,
       meta: opts.meta,
       diskMeta,
@@ -149,6 +159,8 @@ export class BlockDevice {
       unclean: existing ? !existing.clean : false,
       bypassBytes: opts.bypassBytes ?? BYPASS_BYTES,
     });
+    device.flagPending = !flagDurable;
+    return device;
   }
 
   get cacheMode(): CacheMode {
@@ -182,25 +194,28 @@ export class BlockDevice {
         checkData(data);
         checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
       },
-      () => this.doWrite(offset, data, opts?.fua === true),
+      () =>
+        this.flagPending
+          ? this.writable(() => this.doWrite(offset, data, opts?.fua === true))
+          : this.doWrite(offset, data, opts?.fua === true),
     );
   }
 
   flush(): Promise<void> {
-    return this.run(undefined, () => this.doFlush());
+    return this.run(undefined, () => this.writable(() => this.doFlush()));
   }
 
   discard(offset: number, length: number): Promise<void> {
     return this.run(
       () => checkRange(offset, length, this.size, 'discard'),
-      () => this.doDiscard(offset, length),
+      () => this.writable(() => this.doDiscard(offset, length)),
     );
   }
 
   setCacheMode(mode: CacheMode): Promise<void> {
     return this.run(
       () => checkCacheMode(mode),
-      () => this.doSetCacheMode(mode),
+      () => this.writable(() => this.doSetCacheMode(mode)),
     );
   }
 
@@ -211,11 +226,15 @@ export class BlockDevice {
   /** Writes everything back, syncs, marks the disk clean and closes the stores. */
   close(): Promise<void> {
     return this.run(undefined, async () => {
-      await this.writeBackAll();
-      await this.syncIfNeeded();
-      await this.settleOutstanding();
-      this.meta = { ...this.meta, clean: true, generation: this.meta.generation + 1 };
-      await writeMeta(this.metaStore, this.meta);
+      // Opened without space for its flag, nothing of this session reached
+      // the store: the disk stays as the last session left it.
+      if (!this.flagPending) {
+        await this.writeBackAll();
+        await this.syncIfNeeded();
+        await this.settleOutstanding();
+        this.meta = { ...this.meta, clean: true, generation: this.meta.generation + 1 };
+        await writeMeta(this.metaStore, this.meta);
+      }
       this.closed = true;
       this.cache.clear();
       await this.data.close();
@@ -268,6 +287,24 @@ export class BlockDevice {
         }
       });
     });
+  }
+
+  /** Runs `op` once the session's unclean flag is durable (retried here when the quota was full at open). */
+  private async writable<T>(op: () => Promise<T>): Promise<T> {
+    if (this.flagPending) {
+      try {
+        await writeMeta(this.metaStore, this.meta);
+      } catch (err) {
+        const e = toDiskError(err);
+        if (e.code !== 'ENOSPC') throw e;
+        throw new DiskError(
+          'ENOSPC',
+          "The browser's storage quota is exhausted: the disk opened for reading only, and takes writes again once space is freed (delete other disks, or ask for persistent storage).",
+        );
+      }
+      this.flagPending = false;
+    }
+    return op();
   }
 
   private takeDeferred(): Promise<unknown>[] | undefined {

@@ -49,10 +49,11 @@ export function toDiskError(err: unknown): DiskError {
   if (err instanceof DiskError) return err;
   const name = (err as { name?: unknown } | null)?.name;
   const message = String((err as { message?: unknown } | null)?.message ?? err);
+  const detail = message ? ` (${message})` : '';
   if (name === 'QuotaExceededError') {
     return new DiskError(
       'ENOSPC',
-      `The browser's storage quota is exhausted (${message}). Free space by deleting disks, or ask for persistent storage.`,
+      `The browser's storage quota is exhausted${detail}. Free space by deleting disks, or ask for persistent storage.`,
     );
   }
   if (name === 'NoModificationAllowedError') {
@@ -61,7 +62,10 @@ export function toDiskError(err: unknown): DiskError {
   if (name === 'NotFoundError') {
     return new DiskError('EIO', `A file of the disk disappeared while open (${message}).`);
   }
-  return new DiskError('EIO', `Storage failed: ${message}`);
+  return new DiskError(
+    'EIO',
+    `Storage failed${typeof name === 'string' && name !== 'Error' ? ` (${name})` : ''}: ${message}`,
+  );
 }
 
 export function errorToData(err: unknown): DiskErrorData {
