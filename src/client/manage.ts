@@ -1,6 +1,9 @@
 import { checkName } from '../core/validate';
 import { type DiskEntry, PERSISTENT_BACKENDS } from '../stores/backends';
-import { withDiskLockIfFree } from '../stores/locks';
+import { withDiskLock } from '../stores/locks';
+
+/** How long deleteDisk waits for a disk just closed (or killed) to give its lock back. */
+const DELETE_LOCK_WAIT_MS = 1000;
 
 export type { DiskEntry };
 
@@ -12,12 +15,12 @@ export async function listDisks(): Promise<DiskEntry[]> {
 
 /**
  * Deletes a disk and its data, on whichever backend holds it. Rejects
- * EBUSY while it is open (here or in another tab); a missing disk is not
- * an error.
+ * EBUSY while it is open (here or in another tab: after waiting a second
+ * for one just closed or killed); a missing disk is not an error.
  */
 export async function deleteDisk(name: string): Promise<void> {
   checkName(name);
-  await withDiskLockIfFree(name, async () => {
+  await withDiskLock(name, DELETE_LOCK_WAIT_MS, async () => {
     for (const b of PERSISTENT_BACKENDS) if (b.canList()) await b.remove(name);
   });
 }

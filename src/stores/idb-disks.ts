@@ -1,4 +1,4 @@
-import { deleteDB, openDB } from 'idb';
+import { openDB } from 'idb';
 import { DiskError, toDiskError } from '../core/errors';
 import { newestMeta } from '../core/metadata';
 import type { DiskBackend, DiskEntry, OpenedBackend } from './backends';
@@ -9,7 +9,15 @@ import { diskNameOfDatabase, idbDatabaseName } from './layout';
  * Disks in IndexedDB: a database `webdisk/<name>` each, with four object
  * stores — `info` (the layout: format and chunk size, fixed at creation),
  * `meta` (the two metadata slots, as on OPFS), `data` (the chunks) and
- * `blocks` (4 KiB block records laid over partly written chunks).
+ * `blocks` (4 KiB block records laid over partly written chunks). A disk
+ * exists while its layout record does.
+ *
+ * Deleting a disk empties its database and leaves the empty database in
+ * place: `deleteDatabase()` waits for every connection to close, and a
+ * worker killed in the middle of a transaction can keep its connection for
+ * minutes (WebKitGTK does); a pending delete would then hold up every later
+ * open of that name, this page's and the next disk's alike. An empty
+ * database costs a few bytes and is reused by the next disk of that name.
  */
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
@@ -17,6 +25,23 @@ const LAYOUT_FORMAT = 1;
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 /** The metadata store's chunk: one slot. */
 const META_CHUNK = 512;
+const STORES = ['info', 'meta', 'data', 'blocks'] as const;
+/**
+ * How long listing or deleting waits for a disk's database. A transaction
+ * of a worker killed mid-way can stay open (WebKitGTK keeps one a killed
+ * worker had not finished; webdisk's own power cut aborts them first), and
+ * everything after it waits: better an answer than a hang.
+ */
+const PAGE_DEADLINE_MS = 10_000;
+
+/** `p`, or what `late()` gives once `ms` have passed. */
+function deadline<T>(p: Promise<T>, ms: number, late: () => T | Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => Promise.resolve().then(late).then(resolve, reject), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 function haveIndexedDB(): boolean {
   return typeof indexedDB !== 'undefined' && typeof indexedDB.databases === 'function';
@@ -28,19 +53,45 @@ async function databaseNames(): Promise<string[]> {
   return dbs.map((d) => d.name ?? '').filter((n) => diskNameOfDatabase(n) !== undefined);
 }
 
-/** Opens an existing disk database (never creates one: a missing one rejects NotFoundError). */
-function openExisting(name: string): Promise<DiskDatabase> {
-  return openDB<DiskSchema>(idbDatabaseName(name), undefined, {
-    upgrade(_db, _old, _new, tx) {
-      tx.abort(); // it did not exist (deleted since it was listed): do not create it
-    },
-    blocking(_current, _blocked, event) {
-      (event.target as IDBDatabase).close();
-    },
-  }).catch((err: unknown) => {
-    if ((err as Error)?.name === 'AbortError') throw new DiskError('EINVAL', `Disk "${name}" does not exist.`);
+/** Opens (creating if needed) the database of disk `name`, at the current schema. */
+async function openDatabase(name: string): Promise<DiskDatabase> {
+  try {
+    return await openDB<DiskSchema>(idbDatabaseName(name), DB_VERSION, {
+      upgrade(db, oldVersion) {
+        if (oldVersion !== 0) return;
+        for (const store of STORES) db.createObjectStore(store);
+      },
+      blocking(_current, _blocked, event) {
+        (event.target as IDBDatabase).close();
+      },
+    });
+  } catch (err) {
+    if ((err as Error)?.name === 'VersionError') {
+      throw new DiskError('ENOTSUP', `Disk "${name}" was made by a newer webdisk: update webdisk to open it.`);
+    }
     throw toDiskError(err);
-  });
+  }
+}
+
+/** The database of disk `name`, if there is one (never creates one). */
+async function existingDatabase(name: string): Promise<DiskDatabase | undefined> {
+  if (!(await databaseNames()).includes(idbDatabaseName(name))) return undefined;
+  return openDatabase(name);
+}
+
+/** The disk's layout record: undefined for an empty (deleted) database. */
+function layoutOf(db: DiskDatabase): Promise<DiskSchema['info']['value'] | undefined> {
+  return db.get('info', 'layout');
+}
+
+/** The logical size recorded in a disk's metadata (NaN if unreadable). */
+async function sizeOf(db: DiskDatabase): Promise<number> {
+  const store = db.transaction('meta').store;
+  const range = IDBKeyRange.bound(0, 1);
+  const [keys, values] = await Promise.all([store.getAllKeys(range), store.getAll(range)]);
+  const slots = new Uint8Array(2 * META_CHUNK);
+  for (const [i, k] of keys.entries()) slots.set(new Uint8Array(values[i]).subarray(0, META_CHUNK), k * META_CHUNK);
+  return newestMeta(slots)?.size ?? Number.NaN;
 }
 
 /** Both stores share the database connection: it closes when both have. */
@@ -57,50 +108,45 @@ export const idbDisks: DiskBackend = {
   canList: haveIndexedDB,
 
   async exists(name) {
-    return (await databaseNames()).includes(idbDatabaseName(name));
+    const db = await existingDatabase(name);
+    if (!db) return false;
+    try {
+      return (await layoutOf(db)) !== undefined;
+    } finally {
+      db.close();
+    }
   },
 
   async open(name, create): Promise<OpenedBackend> {
-    const dbName = idbDatabaseName(name);
-    const existed = await this.exists(name);
-    if (!existed && !create)
-      throw new DiskError('EINVAL', `Disk "${name}" does not exist: give its size to create it.`);
-    let db: DiskDatabase;
+    // Only a create may make a database.
+    const db = create ? await openDatabase(name) : await existingDatabase(name);
+    if (!db) throw new DiskError('EINVAL', `Disk "${name}" does not exist: give its size to create it.`);
+    let layout: DiskSchema['info']['value'] | undefined;
+    let existed: boolean;
     try {
-      db = await openDB<DiskSchema>(dbName, DB_VERSION, {
-        upgrade(up, oldVersion, _new, tx) {
-          if (oldVersion !== 0) return;
-          up.createObjectStore('info');
-          up.createObjectStore('meta');
-          up.createObjectStore('data');
-          up.createObjectStore('blocks');
-          void tx.objectStore('info').put({ format: LAYOUT_FORMAT, chunkSize: DEFAULT_CHUNK_SIZE }, 'layout');
-        },
-        blocking(_current, _blocked, event) {
-          (event.target as IDBDatabase).close();
-        },
-      });
-    } catch (err) {
-      if ((err as Error)?.name === 'VersionError') {
+      layout = await layoutOf(db);
+      existed = layout !== undefined;
+      if (!layout) {
+        if (!create) throw new DiskError('EINVAL', `Disk "${name}" does not exist: give its size to create it.`);
+        layout = { format: LAYOUT_FORMAT, chunkSize: DEFAULT_CHUNK_SIZE };
+        await db.put('info', layout, 'layout');
+      }
+      if (!Number.isSafeInteger(layout.chunkSize) || layout.chunkSize < META_CHUNK) {
+        throw new DiskError('ECORRUPT', `Disk "${name}": its IndexedDB layout record is damaged.`);
+      }
+      if (layout.format > LAYOUT_FORMAT) {
         throw new DiskError('ENOTSUP', `Disk "${name}" was made by a newer webdisk: update webdisk to open it.`);
       }
+    } catch (err) {
+      db.close();
       throw toDiskError(err);
-    }
-    const layout = await db.get('info', 'layout').catch(() => undefined);
-    if (!layout || !Number.isSafeInteger(layout.chunkSize) || layout.chunkSize < META_CHUNK) {
-      db.close();
-      throw new DiskError('ECORRUPT', `Disk "${name}": its IndexedDB layout record is missing or damaged.`);
-    }
-    if (layout.format > LAYOUT_FORMAT) {
-      db.close();
-      throw new DiskError('ENOTSUP', `Disk "${name}" was made by a newer webdisk: update webdisk to open it.`);
     }
     const release = sharedClose(db);
     return {
       data: new IdbStore(db, { chunks: 'data', blocks: 'blocks' }, layout.chunkSize, release),
       meta: new IdbStore(db, { chunks: 'meta' }, META_CHUNK, release),
       discardIfNew: async () => {
-        if (!existed) await deleteDB(dbName).catch(() => undefined);
+        if (!existed) await emptyDatabase(name).catch(() => undefined);
       },
     };
   },
@@ -109,35 +155,41 @@ export const idbDisks: DiskBackend = {
     const out: DiskEntry[] = [];
     for (const dbName of await databaseNames()) {
       const name = diskNameOfDatabase(dbName) as string;
-      let size = Number.NaN;
+      const db = await openDatabase(name).catch(() => undefined);
+      if (!db) continue;
       try {
-        const db = await openExisting(name);
-        try {
-          const slots = new Uint8Array(2 * META_CHUNK);
-          const store = db.transaction('meta').store;
-          const range = IDBKeyRange.bound(0, 1);
-          const [keys, values] = await Promise.all([store.getAllKeys(range), store.getAll(range)]);
-          for (const [i, k] of keys.entries()) {
-            slots.set(new Uint8Array(values[i]).subarray(0, META_CHUNK), k * META_CHUNK);
-          }
-          size = newestMeta(slots)?.size ?? Number.NaN;
-        } finally {
-          db.close();
-        }
-      } catch (err) {
-        if ((err as DiskError)?.code === 'EINVAL') continue; // deleted meanwhile
+        if (!(await layoutOf(db))) continue; // deleted: an empty database
+        const size = deadline(sizeOf(db), PAGE_DEADLINE_MS, () => Number.NaN);
+        out.push({ name, size: await size.catch(() => Number.NaN), backend: 'idb' });
+      } finally {
+        db.close();
       }
-      out.push({ name, size, backend: 'idb' });
     }
     return out;
   },
 
   async remove(name) {
-    if (!haveIndexedDB()) return;
-    try {
-      await deleteDB(idbDatabaseName(name));
-    } catch (err) {
-      throw toDiskError(err);
-    }
+    if (haveIndexedDB()) await emptyDatabase(name);
   },
 };
+
+/** Deletes every record of the disk's database, the layout first in the same transaction: the disk is gone. */
+async function emptyDatabase(name: string): Promise<void> {
+  const db = await existingDatabase(name);
+  if (!db) return;
+  try {
+    const tx = db.transaction([...STORES], 'readwrite');
+    const cleared = Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+    await deadline(cleared, PAGE_DEADLINE_MS, () => {
+      tx.abort();
+      throw new DiskError(
+        'EBUSY',
+        `Disk "${name}": its database is held by a transaction that does not end (a worker killed mid-way?). Reload the page and delete it again.`,
+      );
+    });
+  } catch (err) {
+    throw toDiskError(err);
+  } finally {
+    db.close();
+  }
+}
