@@ -187,3 +187,32 @@ describe('IndexedDB store', () => {
     await device.close();
   });
 });
+
+describe('IndexedDB store power cut', () => {
+  it('abandon() aborts what is committing: none of it is stored, and every later call fails ECLOSED', async () => {
+    const name = `idb-unit-${++disk}`;
+    const stores = await idbDisks.open(name, true);
+    const data = stores.data;
+    await data.write(0, pattern(CHUNK, 1));
+    await data.sync();
+    // The cut comes just after the group's readwrite transaction has begun (whenever that is).
+    const proto = IDBDatabase.prototype;
+    const begin = proto.transaction;
+    proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+      const tx = begin.apply(this, args);
+      if (tx.mode === 'readwrite') queueMicrotask(() => data.abandon?.());
+      return tx;
+    };
+    try {
+      await expect(data.write(0, pattern(2 * CHUNK, 2))).rejects.toThrow(/lost power/);
+    } finally {
+      proto.transaction = begin;
+    }
+    expect(() => data.write(0, pattern(10, 3))).toThrow(/lost power/);
+    const again = await idbDisks.open(name, false);
+    const back = new Uint8Array(2 * CHUNK);
+    await again.data.read(0, back);
+    sameBytes(back.subarray(0, CHUNK), pattern(CHUNK, 1), 'the chunk before the cut');
+    sameBytes(back.subarray(CHUNK), new Uint8Array(CHUNK), 'the aborted group left nothing');
+  });
+});

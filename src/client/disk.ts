@@ -1,9 +1,12 @@
 import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
-import type { DiskInfo } from '../protocol/messages';
+import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
 import type { BackendReason } from '../stores/backends';
 import type { Transport } from './transport';
+
+/** How long a worker without shared memory gets to stop its stores before it is terminated anyway. */
+const POWER_OFF_GRACE_MS = 1000;
 
 export interface WriteOptions {
   /** Force unit access: acknowledged only once in the store and synced (except in unsafe mode). */
@@ -167,10 +170,27 @@ export class Disk {
     this.transport.fail(new DiskError('EIO', `The disk worker of "${this.name}" failed: ${message}. Reopen the disk.`));
   }
 
-  private kill(by: 'powerLoss' | 'crash'): void {
-    // terminate() lets the worker's running task finish: cut its store off first.
-    if (this.power) Atomics.store(this.power, 0, 1);
+  /** @internal A message of the worker not for the transport: true if it was for the disk. */
+  handle(msg: FromWorker): boolean {
+    if (msg.type !== 'powered-off') return false;
     this.worker.terminate();
+    return true;
+  }
+
+  private kill(by: 'powerLoss' | 'crash'): void {
+    if (this.power) {
+      // terminate() lets the worker's running task finish: cut its store off first.
+      Atomics.store(this.power, 0, 1);
+      this.worker.terminate();
+    } else {
+      // No shared switch: the worker stops its stores when it gets this (between
+      // tasks), aborting what is still committing, and is terminated once it
+      // says so — or after POWER_OFF_GRACE_MS if it never does. A worker killed
+      // mid-transaction can leave IndexedDB stuck on that transaction (WebKitGTK).
+      const off: ToWorker = { type: 'power-off' };
+      this.worker.postMessage(off);
+      setTimeout(() => this.worker.terminate(), POWER_OFF_GRACE_MS);
+    }
     this.closedBy = by;
     this.transport.fail(
       new DiskError('ECLOSED', `Disk "${this.name}" lost power (its worker was terminated): open it again.`),

@@ -105,7 +105,7 @@ export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
     let disk: Disk | undefined;
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const msg = ev.data;
-      if (transport.handle(msg)) return;
+      if (transport.handle(msg) || disk?.handle(msg)) return;
       if (msg.type === 'opened') {
         disk = new Disk(msg.info, worker, transport, ring && powerSwitchOf(ring.sab));
         resolve(disk);

@@ -31,6 +31,12 @@ export interface BlockStore {
    */
   discard?(offset: number, length: number): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * The power is cut: stop at once. Work still committing is aborted, not
+   * finished, and every later call fails. Optional: a synchronous store
+   * has nothing in flight between calls.
+   */
+  abandon?(): void;
 }
 
 /** A completion that may be synchronous: what every store method returns. */
@@ -95,5 +101,8 @@ export class ForwardingStore implements BlockStore {
   }
   close(): MaybePromise {
     return this.inner.close();
+  }
+  abandon(): void {
+    this.inner.abandon?.();
   }
 }

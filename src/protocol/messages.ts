@@ -66,14 +66,18 @@ export type Result = { id: number; ok: true; value?: Reply } | { id: number; ok:
 
 export type ToWorker =
   /**
-   * `ring`: the shared-memory transport's buffer, when the page can share memory.
-   * `power`: the power switch (an Int32 flag powerLoss() sets), likewise.
+   * `ring`: the shared-memory transport's buffer, when the page can share
+   * memory; its control block holds the power switch powerLoss() flips.
    */
   | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer }
-  | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null };
+  | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null }
+  /** powerLoss() without shared memory: stop every store now, abort what is committing, then say so. */
+  | { type: 'power-off' };
 
 export type FromWorker =
   | { type: 'opened'; info: DiskInfo }
   | { type: 'open-failed'; error: DiskErrorData }
   /** `payload`: the batch's write buffer, handed back for reuse. */
-  | { type: 'results'; results: Result[]; payload: ArrayBuffer | null };
+  | { type: 'results'; results: Result[]; payload: ArrayBuffer | null }
+  /** The stores stopped after a power-off: the worker may be terminated. */
+  | { type: 'powered-off' };

@@ -1,5 +1,5 @@
-import type { DBSchema, IDBPDatabase } from 'idb';
-import { toDiskError } from '../core/errors';
+import { type DBSchema, type IDBPDatabase, type IDBPTransaction, unwrap } from 'idb';
+import { DiskError, toDiskError } from '../core/errors';
 import type { BlockStore } from '../core/store';
 
 /**
@@ -44,6 +44,8 @@ export type DiskDatabase = IDBPDatabase<DiskSchema>;
 /** Which object stores an IdbStore keeps its bytes in. */
 export type IdbStoreLayout = { chunks: 'meta'; blocks?: undefined } | { chunks: 'data'; blocks: 'blocks' };
 
+type StoreName = 'meta' | 'data' | 'blocks';
+
 /** Bytes per block record. */
 export const IDB_BLOCK = 4096;
 
@@ -83,12 +85,16 @@ export class IdbStore implements BlockStore {
   private readonly blocks: 'blocks' | undefined;
   /** Block records per chunk (0: this store keeps none). */
   private readonly perChunk: number;
-  private readonly scope: ('meta' | 'data' | 'blocks')[];
+  private readonly scope: StoreName[];
   /** Collecting: no transaction yet. */
   private next: Group | undefined;
   /** Committing. */
   private committing: Group | undefined;
   private startScheduled = false;
+  /** Transactions running now (the committing group's, reads'): a power cut aborts them. */
+  private readonly running = new Set<IDBTransaction>();
+  /** Power cut: nothing more gets in or out. */
+  private abandoned = false;
   private pool: Uint8Array[] = [];
   private readonly scratch: Uint8Array;
   private readonly release: () => void;
@@ -106,6 +112,7 @@ export class IdbStore implements BlockStore {
   }
 
   async read(offset: number, dst: Uint8Array): Promise<void> {
+    this.checkPower();
     if (dst.length === 0) return;
     const cs = this.chunkSize;
     const first = Math.floor(offset / cs);
@@ -135,6 +142,7 @@ export class IdbStore implements BlockStore {
     const cs = this.chunkSize;
     // Created now, after any committing transaction: IndexedDB runs it after that one.
     const tx = this.db.transaction(this.scope, 'readonly');
+    this.track(tx);
     const chunks = tx.objectStore(this.chunks);
     const reads: Promise<void>[] = [];
     for (let from = first; from <= last; from += CHUNKS_PER_READ) {
@@ -165,6 +173,7 @@ export class IdbStore implements BlockStore {
   }
 
   write(offset: number, src: Uint8Array): Promise<void> {
+    this.checkPower();
     if (src.length === 0) return Promise.resolve();
     const cs = this.chunkSize;
     const group = this.collecting();
@@ -184,6 +193,7 @@ export class IdbStore implements BlockStore {
 
   /** Whole chunks are deleted; the covered part of a partial one becomes zeros. */
   discard(offset: number, length: number): Promise<void> {
+    this.checkPower();
     if (length === 0) return Promise.resolve();
     const cs = this.chunkSize;
     const group = this.collecting();
@@ -209,9 +219,43 @@ export class IdbStore implements BlockStore {
 
   /** A strict commit after every write called so far: the next group, made strict. */
   sync(): Promise<void> {
+    this.checkPower();
     const group = this.collecting();
     group.strict = true;
     return group.done;
+  }
+
+  /**
+   * The power is cut: every running transaction is aborted (a transaction
+   * that never committed is what a power cut loses; a read needs no
+   * finishing), the collecting group is dropped, and nothing more is done.
+   * Leaving a transaction to a killed worker is not safe: WebKitGTK keeps
+   * it open, and every later transaction on the disk waits behind it.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    for (const tx of this.running) {
+      try {
+        tx.abort();
+      } catch {
+        // already finished
+      }
+    }
+    this.running.clear();
+    this.next?.reject(lostPower());
+    this.next = undefined;
+  }
+
+  /** Keeps `tx` among the running transactions until it ends. */
+  private track(tx: IDBPTransaction<DiskSchema, StoreName[], 'readonly' | 'readwrite'>): void {
+    const raw = unwrap(tx);
+    this.running.add(raw);
+    const forget = () => this.running.delete(raw);
+    tx.done.then(forget, forget);
+  }
+
+  private checkPower(): void {
+    if (this.abandoned) throw lostPower();
   }
 
   async close(): Promise<void> {
@@ -254,10 +298,21 @@ export class IdbStore implements BlockStore {
     if (!group) return;
     this.next = undefined;
     this.committing = group;
-    this.commit(group).then(
-      () => group.resolve(),
-      (err: unknown) => group.reject(toDiskError(err)),
-    );
+    this.commit(group)
+      .catch((err: unknown) => {
+        // Firefox refuses the first transaction after one that hit the quota
+        // (InvalidStateError: "a mutation operation was attempted on a
+        // database that did not allow mutations"); the group aborted whole,
+        // so it can simply go again.
+        const name = (err as Error)?.name;
+        if (name === 'InvalidStateError' || name === 'ReadOnlyError') return this.commit(group);
+        throw err;
+      })
+      .then(
+        () => group.resolve(),
+        // A transaction the power cut aborted failed because of the cut.
+        (err: unknown) => group.reject(this.abandoned ? lostPower() : storageError(err)),
+      );
     group.done
       .catch(() => undefined)
       .then(() => {
@@ -269,7 +324,9 @@ export class IdbStore implements BlockStore {
   }
 
   private async commit(group: Group): Promise<void> {
+    if (this.abandoned) throw lostPower();
     const tx = this.db.transaction(this.scope, 'readwrite', { durability: group.strict ? 'strict' : 'relaxed' });
+    this.track(tx);
     const chunks = tx.objectStore(this.chunks);
     const blocks = this.perChunk > 0 ? tx.objectStore('blocks') : undefined;
     const cs = this.chunkSize;
@@ -407,6 +464,17 @@ export class IdbStore implements BlockStore {
   }
 }
 
+/** A storage failure as a DiskError: a database that refuses changes is out of space. */
+function storageError(err: unknown): DiskError {
+  if ((err as Error)?.name === 'ReadOnlyError') {
+    return new DiskError(
+      'ENOSPC',
+      `The browser refused to store more data (${(err as Error).message}): the storage quota is probably exhausted. Free space by deleting disks.`,
+    );
+  }
+  return toDiskError(err);
+}
+
 /** Adds [start, end) to a sorted list of disjoint spans, merging what touches. */
 export function addSpan(spans: number[], start: number, end: number): void {
   let i = 0;
@@ -475,4 +543,8 @@ function fillSpan(dst: Uint8Array, offset: number, from: number, to: number, val
   const a = Math.max(offset, from);
   const b = Math.min(offset + dst.length, to);
   if (b > a) dst.fill(value, a - offset, b - offset);
+}
+
+function lostPower(): DiskError {
+  return new DiskError('ECLOSED', 'The disk lost power: reopen it to go on.');
 }

@@ -12,6 +12,14 @@ export interface StackOptions {
   power?: PowerSwitch;
 }
 
+/** A disk's stores, stacked, and the one call that cuts their power. */
+export interface StackedStores {
+  data: BlockStore;
+  meta: BlockStore;
+  /** The power is cut: the backend's stores stop at once (in-flight commits aborted). */
+  abandon(): void;
+}
+
 /**
  * The one place a disk's stores are stacked, bottom to top:
  *   backend (OPFS file, IndexedDB, memory)
@@ -19,12 +27,16 @@ export interface StackOptions {
  *     so a destage in progress stops too, as terminating the worker does.
  * The metadata store gets only the switch: metadata is synced at once.
  */
-export function stackStores(
-  backend: { data: BlockStore; meta: BlockStore },
-  o: StackOptions,
-): { data: BlockStore; meta: BlockStore } {
+export function stackStores(backend: { data: BlockStore; meta: BlockStore }, o: StackOptions): StackedStores {
   const plug = (s: BlockStore): BlockStore => (o.power ? new PowerSwitchStore(s, o.power) : s);
   let data = plug(backend.data);
   if (o.crashModel === 'power') data = plug(new PowerLossStore(data, o.deviceCacheSize));
-  return { data, meta: plug(backend.meta) };
+  return {
+    data,
+    meta: plug(backend.meta),
+    abandon() {
+      backend.data.abandon?.();
+      backend.meta.abandon?.();
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { DiskError, errorToData } from '../core/errors';
 import type { Envelope, FromWorker, OpenRequest, Reply, Request, Result, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
 import { chooseBackend, openBackend } from '../stores/backends';
-import { acquireDiskLock } from '../stores/locks';
+import { acquireDiskLock, type ReleaseLock } from '../stores/locks';
 import { sharedPowerSwitch } from '../stores/power-switch';
 import { stackStores } from '../stores/stack';
 import { execute } from './execute';
@@ -21,8 +21,12 @@ declare const self: {
 };
 
 let device: BlockDevice | undefined;
-let releaseLock: (() => void) | undefined;
+let releaseLock: ReleaseLock | undefined;
 let ring: RingServer | undefined;
+/** The switch a power-off message flips (pages without shared memory). */
+const messagePower = { off: false };
+/** Stops the disk's stores at once (aborting IndexedDB transactions still committing). */
+let abandonStores: (() => void) | undefined;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
@@ -36,16 +40,18 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
     const stores = await openBackend(backend, o.name, o.size !== undefined);
     try {
       // powerLoss() flips the switch: no store call gets through after it.
-      // It lives in the ring's control block: both exist exactly when memory can be shared.
-      const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : undefined;
-      const { data, meta } = stackStores(stores, {
+      // It lives in the ring's control block when memory can be shared;
+      // otherwise a power-off message flips it, between tasks.
+      const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : messagePower;
+      const stacked = stackStores(stores, {
         crashModel: o.crashModel,
         deviceCacheSize: o.deviceCacheSize,
         power,
       });
+      abandonStores = stacked.abandon;
       device = await BlockDevice.open({
-        data,
-        meta,
+        data: stacked.data,
+        meta: stacked.meta,
         size: o.size,
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
@@ -79,19 +85,26 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
       },
     });
   } catch (err) {
-    releaseLock?.();
+    void releaseLock?.();
+    releaseLock = undefined;
     throw err;
   }
 }
 
-/** Executes a request; a completed close also gives up the lock and the ring. */
+/**
+ * Executes a request. A completed close also gives up the ring and the
+ * lock, and is answered only once the lock is free: a deleteDisk() or an
+ * openDisk() right after close() resolves finds it free.
+ */
 function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<Reply | undefined> {
   const done = execute(dev, req, data);
   if (req.op !== 'close') return done;
-  return done.then(() => {
-    releaseLock?.();
-    releaseLock = undefined;
+  return done.then(async () => {
     ring?.stop();
+    const release = releaseLock;
+    releaseLock = undefined;
+    await release?.();
+    return undefined;
   });
 }
 
@@ -130,6 +143,10 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
     open(msg.options, msg.ring).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
+  } else if (msg.type === 'power-off') {
+    messagePower.off = true;
+    abandonStores?.();
+    post({ type: 'powered-off' });
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
