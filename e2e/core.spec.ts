@@ -479,7 +479,10 @@ test('lazy growth: a 64 GiB disk stores only what was written', async ({ harness
   expect(r.reopened).toEqual({ size: SIZE, start: '', middle: '', between: '', end: '' });
 });
 
-test('listDisks lists created disks with their size; deleteDisk removes them', async ({ harness }) => {
+test('listDisks lists created disks with their size and backend; deleteDisk removes them', async ({
+  harness,
+  expectedBackend,
+}) => {
   const r = await harness.evaluate(async () => {
     const { webdisk } = window;
     const names = ['core-list.a', 'core-list_b', 'core-list-C9'];
@@ -515,17 +518,18 @@ test('listDisks lists created disks with their size; deleteDisk removes them', a
   });
   expect(r.empty).toEqual([]);
   const byName = (x: { name: string }, y: { name: string }) => x.name.localeCompare(y.name);
+  const backend = expectedBackend;
   expect(r.listed).toEqual(
     [
-      { name: 'core-list-C9', size: 68719476736 },
-      { name: 'core-list.a', size: 512 },
-      { name: 'core-list_b', size: 1 << 20 },
+      { name: 'core-list-C9', size: 68719476736, backend },
+      { name: 'core-list.a', size: 512, backend },
+      { name: 'core-list_b', size: 1 << 20, backend },
     ].sort(byName),
   );
   expect(r.afterDelete).toEqual(
     [
-      { name: 'core-list-C9', size: 68719476736 },
-      { name: 'core-list.a', size: 512 },
+      { name: 'core-list-C9', size: 68719476736, backend },
+      { name: 'core-list.a', size: 512, backend },
     ].sort(byName),
   );
   expect(r.missing).toBe('ok');
@@ -533,4 +537,48 @@ test('listDisks lists created disks with their size; deleteDisk removes them', a
   expect(r.final).toEqual([]);
   // A deleted disk is gone: opening it without a size does not recreate it.
   expect(r.reopenDeleted).toBe('EINVAL');
+});
+
+test('auto falls back to IndexedDB where the worker has no OPFS sync access handles; the disk persists across a reload', async ({
+  harness,
+}) => {
+  const page = `/e2e/pages/harness.html?${new URLSearchParams({ backend: 'auto', hide: 'sync-handles' })}`;
+  await harness.goto(page);
+  const name = 'core-fallback';
+  const first = await harness.evaluate(async (name) => {
+    const { webdisk } = window;
+    await webdisk.deleteDisk(name);
+    const disk = await webdisk.openDisk({ name, size: 8 << 20 });
+    const opened = { backend: disk.backend, reason: disk.backendReason };
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 13 + 1) & 0xff);
+    await disk.write(123_456, bytes);
+    await disk.flush();
+    // No close: the page goes away with the disk open.
+    return opened;
+  }, name);
+  expect(first).toEqual({ backend: 'idb', reason: 'fallback' });
+  await harness.reload();
+  const again = await harness.evaluate(async (name) => {
+    const { webdisk } = window;
+    const disk = await webdisk.openDisk({ name, lockTimeoutMs: 10_000 });
+    const back = await disk.read(123_456, 70_000);
+    const same = back.every((b, i) => b === ((i * 13 + 1) & 0xff));
+    const out = {
+      backend: disk.backend,
+      reason: disk.backendReason,
+      unclean: disk.uncleanShutdown,
+      same,
+      listed: (await webdisk.listDisks()).filter((d) => d.name === name),
+    };
+    await disk.close();
+    await webdisk.deleteDisk(name);
+    return out;
+  }, name);
+  expect(again).toEqual({
+    backend: 'idb',
+    reason: 'existing',
+    unclean: true,
+    same: true,
+    listed: [{ name, size: 8 << 20, backend: 'idb' }],
+  });
 });

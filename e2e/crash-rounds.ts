@@ -267,8 +267,12 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     }
   };
 
-  const one = async (spec: RoundSpec, lane: number): Promise<RoundResult> => {
-    const name = `crash-lane-${lane}`;
+  /** Where each lane's round is, so a round that stalls says where. */
+  const steps: string[] = [];
+  const one = async (spec: RoundSpec, lane: number, name: string): Promise<RoundResult> => {
+    const at = (step: string) => {
+      steps[lane] = step;
+    };
     const t0 = performance.now();
     const r: RoundResult = {
       ...spec,
@@ -302,7 +306,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     let disk: Disk | undefined;
     let run: WorkloadResult | undefined;
     try {
+      at('deleting the previous disk');
       await deleteSoon(name);
+      at('opening');
       const opened = await wd.openDisk({
         name,
         size: cfg.size,
@@ -364,10 +370,13 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
           })();
         };
         opts.onCrash = drain ? () => undefined : closeThenPull;
+        at('running the workload');
         run = await wd.runWorkload(opened, opts);
         if (drain) closeThenPull();
       }
+      at('running the workload');
       run ??= await wd.runWorkload(opened, opts);
+      at('pulling the plug');
       await pulled;
       r.crashedAt = run.crashedAt;
       r.issued = run.issued;
@@ -377,13 +386,16 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       if (!opened.closed) opened.powerLoss();
 
       const t1 = performance.now();
+      at('reopening');
       const again = await wd.openDisk({ name, cache: spec.mode, crashModel: spec.model, lockTimeoutMs: 20_000 });
       r.reopenMs = Math.round(performance.now() - t1);
       r.unclean = again.uncleanShutdown;
       r.size = again.size;
       r.blockSize = again.blockSize;
       r.reopenMode = again.cacheMode;
+      at('listing');
       r.listedSize = (await wd.listDisks()).find((d) => d.name === name)?.size ?? null;
+      at('reading back and verifying');
       const report = await wd.verifyDisk(again, run.log, cfg.size);
       r.intact = report.intact;
       r.lost = report.lost;
@@ -400,7 +412,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
           r.details.push(`clean after close(), yet byte ${i} is ${got[i]}, not ${want[i]}`);
         }
       }
+      at('closing');
       await again.close();
+      at('deleting');
       await wd.deleteDisk(name);
     } catch (caught) {
       const err = (typeof caught === 'object' && caught !== null ? caught : {}) as {
@@ -422,11 +436,47 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     return r;
   };
 
+  /** A round that has not finished after this long has hung: it fails, saying where. */
+  const STALL_MS = 120_000;
   const lane = async (id: number) => {
+    let name = `crash-lane-${id}`;
     for (;;) {
       const i = next++;
       if (i >= rounds.length) return;
-      out[i] = await one(rounds[i], id);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), STALL_MS);
+      });
+      const done = await Promise.race([one(rounds[i], id, name), stalled]);
+      clearTimeout(timer);
+      if (done) {
+        out[i] = done;
+        continue;
+      }
+      out[i] = {
+        ...rounds[i],
+        crashedAt: 'none',
+        issued: 0,
+        acked: 0,
+        inFlightAtCrash: 0,
+        midFlush: false,
+        closeAcked: false,
+        unclean: null,
+        size: null,
+        blockSize: null,
+        listedSize: null,
+        reopenMode: null,
+        reopenMs: 0,
+        ms: STALL_MS,
+        intact: 0,
+        lost: 0,
+        violations: 0,
+        details: [],
+        transport: null,
+        error: `the round hung for ${STALL_MS / 1000} s while ${steps[id]}`,
+        log: null,
+      };
+      name = `${name}-after-hang`; // the hung round may still hold its disk
     }
   };
   await Promise.all(Array.from({ length: Math.min(cfg.lanes, rounds.length) }, (_, id) => lane(id)));

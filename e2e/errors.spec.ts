@@ -327,6 +327,7 @@ test('ECLOSED after powerLoss(): pending and later calls reject, nothing hangs; 
 
 test('EBUSY: a disk open in this page or another tab cannot be opened or deleted; free again once closed', async ({
   harness,
+  expectedBackend,
 }) => {
   const name = 'err-busy';
   const first = await harness.evaluate(async (name) => {
@@ -359,7 +360,7 @@ test('EBUSY: a disk open in this page or another tab cannot be opened or deleted
   expectDiskError(refused.open, 'EBUSY', 'open from a second tab');
   expectDiskError(refused.openWithSize, 'EBUSY', 'open with size from a second tab');
   expectDiskError(refused.delete, 'EBUSY', 'deleteDisk from a second tab');
-  expect(refused.listed).toEqual([{ name, size: 1 << 20 }]);
+  expect(refused.listed).toEqual([{ name, size: 1 << 20, backend: expectedBackend }]);
 
   await harness.evaluate(() => window.busyDisk?.close());
   const taken = await tab.evaluate(async (name) => {
@@ -463,7 +464,7 @@ async function fillPastQuota(opfs: boolean) {
     const inPlace = await t.attempt(() => disk.write(512, patch));
     const expected = (i: number) => {
       const bytes = t.pattern(MiB, i);
-      if (i === 0) bytes.set(patch, 512);
+      if (i === 0 && inPlace.ok) bytes.set(patch, 512);
       return bytes;
     };
     const problems: string[] = [];
@@ -586,10 +587,18 @@ test('ENOSPC: writing past the storage quota rejects; acknowledged data survives
     expect(m.acked, `${mode}: some writes fit`).toBeGreaterThan(0);
     expect(m.acked, `${mode}: the quota stopped the writes`).toBeLessThan(24);
     expectDiskError(m.failure ?? { ok: true }, 'ENOSPC', `${mode}: the write past the quota`);
-    expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
-    // Growing the image file again needs space; another backend's layout may not.
-    if (expectedBackend === 'opfs') expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
-    expect(m.closed, `${mode}: close`).toEqual({ ok: true });
+    if (expectedBackend === 'opfs') {
+      // A file overwritten in place needs no more space; growing it again does.
+      expect(m.inPlace, `${mode}: overwrite in place`).toEqual({ ok: true });
+      expectDiskError(m.atEnd, 'ENOSPC', `${mode}: a write that grows the file again`);
+      expect(m.closed, `${mode}: close`).toEqual({ ok: true });
+    } else {
+      // IndexedDB stores every value anew, an overwrite too, and so may the
+      // metadata close() writes: each works or says ENOSPC, never worse.
+      for (const [what, o] of Object.entries({ inPlace: m.inPlace, closed: m.closed })) {
+        if (!o.ok) expectDiskError(o, 'ENOSPC', `${mode}: ${what} (${o.message})`);
+      }
+    }
     expect(m.problems, mode).toEqual([]);
   }
   if (expectedBackend === 'opfs') {
@@ -608,7 +617,7 @@ test('ENOSPC: writing past the storage quota rejects; acknowledged data survives
   expect(wb.flushedData).toBe('');
 });
 
-test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context; memory still works', async ({
+test('ENOTSUP: backend opfs where OPFS is missing (an insecure context): auto falls back to IndexedDB, memory still works', async ({
   baseURL,
   engine,
 }) => {
@@ -626,31 +635,63 @@ test('ENOTSUP: backend opfs (or auto) where OPFS is missing, an insecure context
     await installPageHelpers(page);
     const r = await page.evaluate(async () => {
       const { t, webdisk } = window;
-      const refused = {
-        'backend opfs': await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', size: 1 << 20, backend: 'opfs' })),
-        'backend auto': await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', size: 1 << 20 })),
-      };
-      const mem = await webdisk.openDisk({ name: 'err-notsup', size: 1 << 20, backend: 'memory' });
+      const refused = await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', size: 1 << 20, backend: 'opfs' }));
+      const auto = await webdisk.openDisk({ name: 'err-notsup', size: 1 << 20 });
+      await auto.write(10, new Uint8Array([7, 8]));
+      const fellBack = { backend: auto.backend, reason: auto.backendReason, data: Array.from(await auto.read(9, 4)) };
+      await auto.close();
+      // Once on IndexedDB, asking for OPFS by name is refused with the way out.
+      const elsewhere = await t.attempt(() => webdisk.openDisk({ name: 'err-notsup', backend: 'opfs' }));
+      const mem = await webdisk.openDisk({ name: 'err-notsup-mem', size: 1 << 20, backend: 'memory' });
       await mem.write(10, new Uint8Array([7, 8]));
       const memory = { backend: mem.backend, data: Array.from(await mem.read(9, 4)) };
       await mem.close();
       return {
         secure: isSecureContext,
         refused,
+        fellBack,
+        elsewhere,
         memory,
         listed: await webdisk.listDisks(),
         deleted: await t.attempt(() => webdisk.deleteDisk('err-notsup')),
+        listedAfter: await webdisk.listDisks(),
       };
     });
     expect(r.secure, 'the premise: an insecure context').toBe(false);
-    expectAll(r.refused, 'ENOTSUP');
+    expectDiskError(r.refused, 'ENOTSUP', 'backend opfs');
+    expect(r.fellBack).toEqual({ backend: 'idb', reason: 'fallback', data: [0, 7, 8, 0] });
+    expectDiskError(r.elsewhere, 'EINVAL', 'opening an IndexedDB disk as OPFS');
+    expect(r.elsewhere.message).toContain('already exists on idb');
     expect(r.memory).toEqual({ backend: 'memory', data: [0, 7, 8, 0] });
-    expect(r.listed).toEqual([]);
+    expect(r.listed).toEqual([{ name: 'err-notsup', size: 1 << 20, backend: 'idb' }]);
     expect(r.deleted).toEqual({ ok: true });
+    expect(r.listedAfter).toEqual([]);
     expect(page.errors).toEqual([]);
   } finally {
     await browser.close();
   }
+});
+
+test('ENOTSUP: neither OPFS nor IndexedDB in the disk worker; memory still works', async ({ harness }) => {
+  await harness.goto(
+    `/e2e/pages/harness.html?${new URLSearchParams({ backend: 'auto', hide: 'sync-handles,indexeddb' })}`,
+  );
+  await installPageHelpers(harness);
+  const r = await harness.evaluate(async () => {
+    const { t, webdisk } = window;
+    const refused = {
+      auto: await t.attempt(() => webdisk.openDisk({ name: 'err-notsup-all', size: 1 << 20 })),
+      opfs: await t.attempt(() => webdisk.openDisk({ name: 'err-notsup-all', size: 1 << 20, backend: 'opfs' })),
+      idb: await t.attempt(() => webdisk.openDisk({ name: 'err-notsup-all', size: 1 << 20, backend: 'idb' })),
+    };
+    const mem = await webdisk.openDisk({ name: 'err-notsup-all', size: 1 << 20, backend: 'memory' });
+    await mem.write(0, new Uint8Array([5]));
+    const memory = Array.from(await mem.read(0, 2));
+    await mem.close();
+    return { refused, memory };
+  });
+  expectAll(r.refused, 'ENOTSUP');
+  expect(r.memory).toEqual([5, 0]);
 });
 
 test('EIO: the disk worker cannot start (its script fails to load); a later open works', async ({
