@@ -272,9 +272,23 @@ async function idbJourney(page: Page, shot: string): Promise<void> {
   // 4. Delete removes it from IndexedDB too.
   await page.click('#delete');
   await expect(status).toContainText('deleted', { timeout: 30_000 });
-  expect(await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name))).not.toContain(
-    'webdisk/idb-demo',
+  // Deleting empties the disk's database (deleteDatabase could wait forever on a killed worker's connection).
+  const left = await page.evaluate(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        const req = indexedDB.open('webdisk/idb-demo');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const stores = [...db.objectStoreNames];
+          if (stores.length === 0) return resolve(0);
+          const tx = db.transaction(stores, 'readonly');
+          const counts = stores.map((s) => tx.objectStore(s).count());
+          tx.oncomplete = () => resolve(counts.reduce((a, c) => a + c.result, 0));
+        };
+      }),
   );
+  expect(left, "records left in the deleted disk's database").toBe(0);
   expect(errors).toEqual([]);
 }
 
