@@ -7,10 +7,10 @@ const DELETE_LOCK_WAIT_MS = 1000;
 
 export type { DiskEntry };
 
-/** The persistent disks of this origin, on every backend, by name. */
+/** The persistent disks of this origin, on every backend, by name (code-unit order: the same in every browser). */
 export async function listDisks(): Promise<DiskEntry[]> {
   const lists = await Promise.all(PERSISTENT_BACKENDS.filter((b) => b.canList()).map((b) => b.list()));
-  return lists.flat().sort((x, y) => x.name.localeCompare(y.name));
+  return lists.flat().sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
 }
 
 /**

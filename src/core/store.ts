@@ -34,9 +34,10 @@ export interface BlockStore {
   /**
    * The power is cut: stop at once. Work still committing is aborted, not
    * finished, and every later call fails. Optional: a synchronous store
-   * has nothing in flight between calls.
+   * has nothing in flight between calls. Settles once what was cut has
+   * stopped (an abort takes effect in the browser's storage, not at once).
    */
-  abandon?(): void;
+  abandon?(): void | Promise<void>;
 }
 
 /** A completion that may be synchronous: what every store method returns. */
@@ -102,7 +103,7 @@ export class ForwardingStore implements BlockStore {
   close(): MaybePromise {
     return this.inner.close();
   }
-  abandon(): void {
-    this.inner.abandon?.();
+  abandon(): void | Promise<void> {
+    return this.inner.abandon?.();
   }
 }

@@ -12,12 +12,12 @@ import { diskNameOfDatabase, idbDatabaseName } from './layout';
  * `blocks` (4 KiB block records laid over partly written chunks). A disk
  * exists while its layout record does.
  *
- * Deleting a disk empties its database and leaves the empty database in
- * place: `deleteDatabase()` waits for every connection to close, and a
- * worker killed in the middle of a transaction can keep its connection for
- * minutes (WebKitGTK does); a pending delete would then hold up every later
- * open of that name, this page's and the next disk's alike. An empty
- * database costs a few bytes and is reused by the next disk of that name.
+ * Deleting a disk empties its database in one transaction — from then on
+ * the disk is gone — and then deletes the database, which gives its space
+ * back (Firefox keeps an emptied database's file at its size).
+ * `deleteDatabase()` waits for every other connection to close; one a
+ * killed worker left is not waited for: the empty database stays until it
+ * goes, and the next disk of that name reuses it.
  */
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
@@ -169,9 +169,28 @@ export const idbDisks: DiskBackend = {
   },
 
   async remove(name) {
-    if (haveIndexedDB()) await emptyDatabase(name);
+    if (!haveIndexedDB()) return;
+    try {
+      await emptyDatabase(name);
+    } catch (err) {
+      // Over its quota Firefox refuses even a transaction that only deletes;
+      // deleting the database needs no space.
+      if (err instanceof DiskError && err.code === 'ENOSPC' && (await dropDatabase(name))) return;
+      throw err;
+    }
+    await dropDatabase(name);
   },
 };
+
+/** Deletes the database unless another connection holds it: true once deleted. */
+function dropDatabase(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = indexedDB.deleteDatabase(idbDatabaseName(name));
+    req.onsuccess = () => resolve(true);
+    req.onerror = () => resolve(false);
+    req.onblocked = () => resolve(false);
+  });
+}
 
 /** Deletes every record of the disk's database, the layout first in the same transaction: the disk is gone. */
 async function emptyDatabase(name: string): Promise<void> {

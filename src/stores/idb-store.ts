@@ -98,6 +98,7 @@ export class IdbStore implements BlockStore {
   private pool: Uint8Array[] = [];
   private readonly scratch: Uint8Array;
   private readonly release: () => void;
+  private released = false;
 
   /** `release`: called once this store is closed (the database connection may be shared). */
   constructor(db: DiskDatabase, layout: IdbStoreLayout, chunkSize: number, release: () => void = () => db.close()) {
@@ -232,18 +233,33 @@ export class IdbStore implements BlockStore {
    * Leaving a transaction to a killed worker is not safe: WebKitGTK keeps
    * it open, and every later transaction on the disk waits behind it.
    */
-  abandon(): void {
+  abandon(): Promise<void> {
     this.abandoned = true;
+    const ended: Promise<unknown>[] = [];
     for (const tx of this.running) {
+      ended.push(
+        new Promise((resolve) => {
+          tx.addEventListener('abort', resolve);
+          tx.addEventListener('complete', resolve);
+          tx.addEventListener('error', resolve);
+        }),
+      );
       try {
         tx.abort();
       } catch {
-        // already finished
+        // committing already: it ends by itself
       }
     }
     this.running.clear();
     this.next?.reject(lostPower());
     this.next = undefined;
+    // Settles when every aborted transaction has ended, or after a while (the
+    // caller terminates the worker anyway), with the connection closed:
+    // WebKitGTK can keep a terminated worker's connection open, and a later
+    // deleteDatabase() would wait on it.
+    return Promise.race([Promise.all(ended), new Promise((r) => setTimeout(r, ABANDON_WAIT_MS))]).then(() =>
+      this.releaseOnce(),
+    );
   }
 
   /** Keeps `tx` among the running transactions until it ends. */
@@ -263,6 +279,12 @@ export class IdbStore implements BlockStore {
     while (this.next || this.committing) {
       await (this.committing ?? this.next)?.done.catch(() => undefined);
     }
+    this.releaseOnce();
+  }
+
+  private releaseOnce(): void {
+    if (this.released) return;
+    this.released = true;
     this.release();
   }
 
@@ -544,6 +566,9 @@ function fillSpan(dst: Uint8Array, offset: number, from: number, to: number, val
   const b = Math.min(offset + dst.length, to);
   if (b > a) dst.fill(value, a - offset, b - offset);
 }
+
+/** How long a power cut waits for its aborts to take effect. */
+const ABANDON_WAIT_MS = 500;
 
 function lostPower(): DiskError {
   return new DiskError('ECLOSED', 'The disk lost power: reopen it to go on.');

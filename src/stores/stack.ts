@@ -17,7 +17,7 @@ export interface StackedStores {
   data: BlockStore;
   meta: BlockStore;
   /** The power is cut: the backend's stores stop at once (in-flight commits aborted). */
-  abandon(): void;
+  abandon(): Promise<void>;
 }
 
 /**
@@ -34,9 +34,8 @@ export function stackStores(backend: { data: BlockStore; meta: BlockStore }, o: 
   return {
     data,
     meta: plug(backend.meta),
-    abandon() {
-      backend.data.abandon?.();
-      backend.meta.abandon?.();
+    async abandon() {
+      await Promise.all([backend.data.abandon?.(), backend.meta.abandon?.()]);
     },
   };
 }

@@ -26,7 +26,7 @@ let ring: RingServer | undefined;
 /** The switch a power-off message flips (pages without shared memory). */
 const messagePower = { off: false };
 /** Stops the disk's stores at once (aborting IndexedDB transactions still committing). */
-let abandonStores: (() => void) | undefined;
+let abandonStores: (() => Promise<void>) | undefined;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
@@ -145,8 +145,10 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     open(msg.options, msg.ring).catch((err) => post({ type: 'open-failed', error: errorToData(err) }));
   } else if (msg.type === 'power-off') {
     messagePower.off = true;
-    abandonStores?.();
-    post({ type: 'powered-off' });
+    // Terminated while its aborts are still on their way, a worker can leave
+    // a transaction open in WebKitGTK's storage process, and the disk's next
+    // session waits on it for ever: report only once they have ended.
+    (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
