@@ -64,6 +64,12 @@ export interface RoundResult extends RoundSpec {
   transport: string | null;
   /** Anything that went wrong outside the oracle (reopen failed, a throw). */
   error: string | null;
+  /**
+   * The round was checked, but its disk could not be deleted afterwards
+   * (WebKitGTK can keep a killed worker's IndexedDB transaction open for
+   * minutes): the lane goes on with a disk of another name.
+   */
+  leftBehind: string | null;
   /** The log as JSON, kept only for rounds that failed. */
   log: string | null;
 }
@@ -295,6 +301,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       details: [],
       transport: null,
       error: null,
+      leftBehind: null,
       log: null,
     };
     // Disk geometry drawn from the seed: a small worker cache so write-back
@@ -415,7 +422,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       at('closing');
       await again.close();
       at('deleting');
-      await wd.deleteDisk(name);
+      await wd.deleteDisk(name).catch((err: Error) => {
+        r.leftBehind = `${err.name} ${(err as { code?: string }).code ?? ''}: ${err.message}`;
+      });
     } catch (caught) {
       const err = (typeof caught === 'object' && caught !== null ? caught : {}) as {
         name?: string;
@@ -451,6 +460,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       clearTimeout(timer);
       if (done) {
         out[i] = done;
+        if (done.leftBehind) name = `${name}-next`; // its disk is still held
         continue;
       }
       out[i] = {
@@ -474,6 +484,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         details: [],
         transport: null,
         error: `the round hung for ${STALL_MS / 1000} s while ${steps[id]}`,
+        leftBehind: null,
         log: null,
       };
       name = `${name}-after-hang`; // the hung round may still hold its disk

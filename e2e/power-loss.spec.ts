@@ -34,7 +34,7 @@ import {
   summarize,
 } from './crash-rounds';
 import { ENGINE_FACTS } from './engines/facts';
-import { expect, requireEngine, test } from './fixtures';
+import { type EngineName, expect, requireEngine, test } from './fixtures';
 import { poll } from './helpers';
 
 /**
@@ -59,6 +59,7 @@ function roundsPer(): number {
 const ROUNDS_TO_SEE_LOSSES = 10;
 const BASE = baseSeed();
 let browser: CrashBrowser;
+let engineName: EngineName = 'chromium';
 
 /**
  * Every round's result, kept on disk (one folder per project): a failed
@@ -88,6 +89,7 @@ test.describe.configure({ timeout: 300_000 });
 
 test.beforeAll(async ({ engine, backend }) => {
   requireEngine(engine);
+  engineName = engine;
   console.log(`power-loss suite: base seed ${BASE} (CRASH_SEED=${BASE} repeats this run's rounds)`);
   browser = await launchCrashBrowser(engine, backend);
   console.log(`power-loss suite: ${browser.version}, harness backend ${backend}`);
@@ -117,7 +119,16 @@ async function crashAndCheck(specs: RoundSpec[]): Promise<RoundResult[]> {
     files.length > 0 ? `logs of the failed rounds: ${files.join(', ')}` : undefined,
   ).toEqual([]);
   expect(browser.page.errors, 'uncaught page errors').toEqual([]);
+  expectLeftBehind(got);
   return got;
+}
+
+/** Disks that could not be deleted after their round: only where the engine is known to keep a killed worker's transactions. */
+function expectLeftBehind(got: RoundResult[]): void {
+  const left = got.filter((r) => r.leftBehind !== null);
+  if (left.length > 0)
+    console.log(`${left.length} of ${got.length} disks could not be deleted after their round: ${left[0].leftBehind}`);
+  if (!ENGINE_FACTS[engineName].idbOutlivesKilledWorker) expect(left.map((r) => r.leftBehind)).toEqual([]);
 }
 
 function specs(scenario: Scenario, tag: number, n: number, mode: (i: number) => Mode, model: (i: number) => Model) {
@@ -227,12 +238,12 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
     const seed = seedOf(seedOf(BASE, 300), i);
     // Start a long workload that records its log in sessionStorage as it goes.
     await page.evaluate(
-      async ({ mode, model, seed }) => {
+      async ({ mode, model, seed, name }) => {
         const wd = window.webdisk;
-        await wd.deleteDisk('reload');
+        await wd.deleteDisk(name);
         sessionStorage.clear();
         const disk = await wd.openDisk({
-          name: 'reload',
+          name,
           size: 8 << 20,
           cache: mode,
           crashModel: model,
@@ -253,7 +264,7 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
           },
         });
       },
-      { mode, model, seed },
+      { mode, model, seed, name: `reload-${i}` },
     );
     // Reload after a random number of acknowledgements, with requests in flight.
     const acks = 20 + (seed % 200);
@@ -265,14 +276,14 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
     );
     await page.reload();
     const r = await page.evaluate(
-      async ({ mode, model }) => {
+      async ({ mode, model, name }) => {
         const wd = window.webdisk;
         const log = JSON.parse(sessionStorage.getItem('log') as string) as {
           initialMode: CacheMode;
           entries: LogEntry[];
         };
         const acked = log.entries.filter((e) => e.ackedAt !== undefined).length;
-        const disk = await wd.openDisk({ name: 'reload', cache: mode, crashModel: model, lockTimeoutMs: 20_000 });
+        const disk = await wd.openDisk({ name, cache: mode, crashModel: model, lockTimeoutMs: 20_000 });
         const report = await wd.verifyDisk(disk, log, disk.size);
         const out = {
           unclean: disk.uncleanShutdown,
@@ -284,10 +295,14 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
           details: report.details.slice(0, 5),
         };
         await disk.close();
-        await wd.deleteDisk('reload');
-        return out;
+        // (The page that was reloaded away may have left a transaction behind: see idbOutlivesKilledWorker.)
+        const leftBehind = await wd.deleteDisk(name).then(
+          (): string | null => null,
+          (err: Error) => err.message,
+        );
+        return { ...out, leftBehind };
       },
-      { mode, model },
+      { mode, model, name: `reload-${i}` },
     );
     outcomes.push(`${mode}/${model} seed ${seed}: ${r.acked}/${r.issued} acknowledged, lost ${r.lost}`);
     expect(r, `${mode} / ${model}, seed ${seed}: ${JSON.stringify(r.details)}`).toMatchObject({
@@ -296,6 +311,8 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
       violations: 0,
     });
     expect(r.issued, 'the reload came mid-workload').toBeGreaterThan(r.acked);
+    if (r.leftBehind) outcomes.push(`  its disk could not be deleted: ${r.leftBehind}`);
+    if (!ENGINE_FACTS[engineName].idbOutlivesKilledWorker) expect(r.leftBehind).toBeNull();
   }
   console.log(`page reloads:\n  ${outcomes.join('\n  ')}`);
   await page.close();
@@ -326,6 +343,7 @@ test('without cross-origin isolation (batched messages, no power switch): random
     files.length > 0 ? `logs of the failed rounds: ${files.join(', ')}` : undefined,
   ).toEqual([]);
   expect(got.every((r) => r.transport === 'messages')).toBe(true);
+  expectLeftBehind(got);
   await page.close();
   expect(page.errors, 'uncaught page errors').toEqual([]);
 });
