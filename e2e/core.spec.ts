@@ -421,22 +421,28 @@ test('setCacheMode switches the policy at runtime; leaving a write cache flushes
   expect(r.reopened).toEqual({ mode: 'writeback', diff: '' });
 });
 
-test('lazy growth: a 64 GiB disk stores only what was written', async ({ harness, expectedBackend }) => {
+test('thin: a 64 GiB disk written at its last block costs what was written; discard gives space back; allocatedBytes tracks it', async ({
+  harness,
+  expectedBackend,
+}) => {
   const SIZE = 68719476736;
   const r = await harness.evaluate(
     async ({ SIZE, opfs }) => {
       const { t, webdisk } = window;
-      const name = 'core-lazy-64g';
+      const name = 'core-thin-64g';
+      const usage = async () => (await navigator.storage.estimate()).usage ?? Number.NaN;
       await webdisk.deleteDisk(name);
+      const u0 = await usage();
       const disk = await webdisk.openDisk({ name, size: SIZE });
       const size = disk.size;
       const start = t.pattern(4096, 1);
       const middle = t.pattern(1000, 2);
-      const end = t.pattern(4096, 3);
+      const end = t.pattern(4096, 3); // where a GPT backup header goes
       const MID = 3 * 1024 * 1024 + 123;
       await disk.write(0, start);
       await disk.write(MID, middle);
       await disk.write(SIZE - 4096, end);
+      await disk.flush();
       const live = [
         t.diff(await disk.read(0, 4096), start),
         t.diff(await disk.read(MID, 1000), middle),
@@ -444,39 +450,74 @@ test('lazy growth: a 64 GiB disk stores only what was written', async ({ harness
         t.diff(await disk.read(SIZE / 2, 65536), new Uint8Array(65536)), // never written
         t.diff(await disk.read(SIZE - 12288, 8192), new Uint8Array(8192)), // never written, near the end
       ];
-      // The end block was only ever in the write cache; discarding it before
-      // it is written back keeps the image small. (Storing it would need a
-      // 64 GiB file: more than this origin's quota, see errors.spec.ts.)
-      await disk.discard(SIZE - 4096, 4096);
-      const endAfterDiscard = t.diff(await disk.read(SIZE - 4096, 4096), new Uint8Array(4096));
+      const u1 = await usage();
+      const a1 = (await disk.stats()).allocatedBytes;
+      // 64 clusters of 64 KiB spread over the disk, then discarded, then 64 others.
+      const CL = 65536;
+      // The second set sits next to the first: the same L2 tables of the map (a new one is a 4 KiB map page).
+      const spot = (i: number, k: number) => ((i * 7919 * 104729) % (SIZE / CL / 2)) * CL + SIZE / 4 + k * CL;
+      const fill = async (k: number) => {
+        for (let i = 0; i < 64; i++) await disk.write(spot(i, k), t.pattern(CL, 100 + i));
+        await disk.flush();
+      };
+      await fill(0);
+      const a2 = (await disk.stats()).allocatedBytes;
+      const u2 = await usage();
+      for (let i = 0; i < 64; i++) await disk.discard(spot(i, 0), CL);
+      await disk.flush();
+      const a3 = (await disk.stats()).allocatedBytes;
+      const discarded = t.diff(await disk.read(spot(5, 0), CL), new Uint8Array(CL));
+      await fill(1);
+      const a4 = (await disk.stats()).allocatedBytes;
+      const u4 = await usage();
       await disk.close();
-      // The image file's size is a fact of the OPFS backend's layout.
       const fileSize = opfs ? await t.dataFileSize(name) : null;
-
       const again = await webdisk.openDisk({ name });
       const reopened = {
         size: again.size,
         start: t.diff(await again.read(0, 4096), start),
         middle: t.diff(await again.read(MID, 1000), middle),
+        end: t.diff(await again.read(SIZE - 4096, 4096), end),
         between: t.diff(await again.read(4096, MID - 4096), new Uint8Array(MID - 4096)),
-        end: t.diff(await again.read(SIZE - 65536, 65536), new Uint8Array(65536)),
+        rewritten: t.diff(await again.read(spot(7, 1), CL), t.pattern(CL, 107)),
+        allocated: (await again.stats()).allocatedBytes,
       };
       await again.close();
       await webdisk.deleteDisk(name);
-      return { size, live, endAfterDiscard, fileSize, highest: MID + 1000, reopened };
+      return { size, live, u0, u1, u2, u4, a1, a2, a3, a4, discarded, fileSize, reopened };
     },
     { SIZE, opfs: expectedBackend === 'opfs' },
   );
-
+  const MiB = 1024 * 1024;
+  console.log(
+    `thin 64 GiB disk: usage +${((r.u1 - r.u0) / MiB).toFixed(2)} MiB after 3 small writes, ` +
+      `+${((r.u2 - r.u0) / MiB).toFixed(2)} MiB with 4 MiB more, +${((r.u4 - r.u0) / MiB).toFixed(2)} MiB after discard and rewrite; ` +
+      `allocatedBytes ${r.a1} → ${r.a2} → ${r.a3} → ${r.a4}`,
+  );
   expect(r.size).toBe(SIZE);
   expect(r.live).toEqual(['', '', '', '', '']);
-  expect(r.endAfterDiscard).toBe('');
+  expect(r.u1 - r.u0, 'usage of a 64 GiB disk written at its end').toBeLessThan(8 * MiB);
+  // allocatedBytes: a few clusters (OPFS) or chunks and block records (IndexedDB), then 4 MiB more, back, and again.
+  expect(r.a1).toBeGreaterThan(0);
+  expect(r.a1).toBeLessThanOrEqual(3 * 65536);
+  expect(r.a2 - r.a1).toBe(4 * MiB);
+  expect(r.a3).toBe(r.a1);
+  expect(r.a4).toBe(r.a2);
+  expect(r.discarded).toBe('');
   if (expectedBackend === 'opfs') {
-    // The image ends at the highest written byte, rounded up to a whole 4 KiB block.
-    expect(r.fileSize).toBeGreaterThanOrEqual(r.highest);
-    expect(r.fileSize).toBeLessThanOrEqual(r.highest + 4096);
+    // Discarded clusters are reused: rewriting does not grow the data file or the usage.
+    expect(r.fileSize).toBeLessThanOrEqual(r.a2);
+    expect(r.u4 - r.u0, 'usage after discard and rewrite').toBeLessThanOrEqual(r.u2 - r.u0 + 256 * 1024);
   }
-  expect(r.reopened).toEqual({ size: SIZE, start: '', middle: '', between: '', end: '' });
+  expect(r.reopened).toEqual({
+    size: SIZE,
+    start: '',
+    middle: '',
+    end: '',
+    between: '',
+    rewritten: '',
+    allocated: r.a4,
+  });
 });
 
 test('listDisks lists created disks with their size and backend; deleteDisk removes them', async ({

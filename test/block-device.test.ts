@@ -94,7 +94,7 @@ describe('metadata and allocation on the memory store', () => {
     await d.write(0, pattern(10, 4));
     sameBytes(await d.read(size - 4096, 4096), pattern(4096, 3));
     sameBytes(await d.read(size / 2, 4096), new Uint8Array(4096));
-    expect(b.data.allocatedBytes).toBeLessThanOrEqual(2 * 64 * 1024);
+    expect(b.data.allocatedBytes()).toBeLessThanOrEqual(2 * 64 * 1024);
     await d.close();
   });
 });

@@ -12,7 +12,7 @@ import { WorkloadLog } from '../src/core/oracle';
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
-import { newBackingOf, STORE_KINDS, sameBytes } from './helpers';
+import { newBackingOf, STORE_KINDS, sameBytes, stacked } from './helpers';
 
 const SIZE = 2 * 1024 * 1024;
 
@@ -73,7 +73,7 @@ describe('crash workload', () => {
         const hardware = await newBackingOf(kind).open();
         const power = { off: false };
         const d = await BlockDevice.open({
-          ...stackStores(hardware, { crashModel: 'power', deviceCacheSize: 64 * 1024, power }),
+          ...(await stackStores(hardware, { crashModel: 'power', deviceCacheSize: 64 * 1024, power, size: SIZE })),
           size: SIZE,
           cache: mode,
           cacheSize: 128 * 1024,
@@ -89,7 +89,7 @@ describe('crash workload', () => {
           },
         });
         const frozen = new Uint8Array(SIZE);
-        await hardware.data.read(0, frozen);
+        await (await stacked(hardware)).data.read(0, frozen);
         expect(r.crashed).toBe(true);
         const report = await verifyDisk({ read: async () => frozen }, r.log, SIZE);
         expect(report.violations, `${mode} seed ${seed}: ${JSON.stringify(report.details.slice(0, 3))}`).toBe(0);

@@ -3,16 +3,28 @@ import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
 import type { BlockStore } from '../src/core/store';
 import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
+import { stackStores } from '../src/stores/stack';
 
-/** The backends the core's suites run against: memory, and IndexedDB (fake-indexeddb under Node). */
-export type StoreKind = 'memory' | 'idb';
-export const STORE_KINDS: readonly StoreKind[] = ['memory', 'idb'];
+/**
+ * The backends the core's suites run against: memory, IndexedDB
+ * (fake-indexeddb under Node), and a thin disk — a cluster map over two
+ * memory files, as on OPFS.
+ */
+export type StoreKind = 'memory' | 'idb' | 'thin';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'idb', 'thin'];
+
+/** A backend's files as it opens them (`map`: a thin disk's cluster map). */
+export interface BackendStores {
+  data: BlockStore;
+  meta: BlockStore;
+  map?: BlockStore;
+}
 
 /** A disk's two stores, kept across sessions as a browser keeps OPFS files or a database. */
 export interface Backing {
   readonly kind: StoreKind;
-  /** The disk's stores for a new session (the bytes of earlier sessions are there). */
-  open(): Promise<{ data: BlockStore; meta: BlockStore }>;
+  /** The disk's files for a new session (the bytes of earlier sessions are there), as the backend opens them. */
+  open(): Promise<BackendStores>;
 }
 
 /** Memory stores, reused across sessions: a test can look at them directly. */
@@ -41,6 +53,16 @@ let databases = 0;
 /** A backing of the given kind: IndexedDB stores reopen the same database for each session. */
 export function newBackingOf(kind: StoreKind): Backing {
   if (kind === 'memory') return newBacking();
+  if (kind === 'thin') {
+    const files = { data: new MemoryStore(), meta: new MemoryStore(), map: new MemoryStore() };
+    return {
+      kind,
+      async open() {
+        for (const f of Object.values(files)) f.closed = false;
+        return files;
+      },
+    };
+  }
   const name = `unit-${++databases}`;
   let created = false;
   return {
@@ -53,9 +75,15 @@ export function newBackingOf(kind: StoreKind): Backing {
   };
 }
 
-/** Opens a device over a backing's stores; reopening keeps data. */
+/** Opens a device over a backing's stores, stacked as the worker stacks them; reopening keeps data. */
 export async function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
-  return BlockDevice.open({ ...(await b.open()), ...opts });
+  return BlockDevice.open({ ...(await stacked(await b.open(), opts.size)), ...opts });
+}
+
+/** A backend's files with the layers over them (a thin disk's cluster map), no simulators. */
+export async function stacked(files: BackendStores, size?: number): Promise<{ data: BlockStore; meta: BlockStore }> {
+  const { data, meta } = await stackStores(files, { crashModel: 'process', size });
+  return { data, meta };
 }
 
 /** Deterministic bytes for a write: distinct per (seed, index). */

@@ -7,7 +7,7 @@ import { discardByZeroing, ForwardingStore } from '../src/core/store';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
-import { newBackingOf, STORE_KINDS, type StoreKind } from './helpers';
+import { newBackingOf, STORE_KINDS, type StoreKind, stacked } from './helpers';
 
 const DISK = 256 * 1024;
 
@@ -31,7 +31,12 @@ async function crashRound(
   // Switched off both above the simulator (the device stops) and below it
   // (an in-progress destage stops): as terminating the worker does.
   const power = { off: false };
-  const { data, meta } = stackStores(hardware, { crashModel: 'power', deviceCacheSize: deviceCache, power });
+  const { data, meta } = await stackStores(hardware, {
+    crashModel: 'power',
+    deviceCacheSize: deviceCache,
+    power,
+    size: DISK,
+  });
   const d = await BlockDevice.open({ data, meta, size: DISK, cache: mode, cacheSize: 32 * 1024, bypassBytes });
   const log = new WorkloadLog(mode);
   const rnd = prng(seed);
@@ -70,7 +75,7 @@ async function crashRound(
   }
   power.off = true;
   await Promise.allSettled(inflight);
-  const after = await BlockDevice.open({ data: hardware.data, meta: hardware.meta, cache: 'writethrough' });
+  const after = await BlockDevice.open({ ...(await stacked(hardware)), cache: 'writethrough' });
   expect(after.uncleanShutdown).toBe(true);
   const actual = await after.read(0, DISK);
   const report = checkDurability({ entries: log.entries, initialMode: log.initialMode, actual });

@@ -220,7 +220,10 @@ export class BlockDevice {
   }
 
   stats(): Promise<DiskStats> {
-    return this.run(undefined, async () => this.snapshot());
+    return this.run(undefined, async () => ({
+      ...this.snapshot(),
+      allocatedBytes: (await this.data.allocatedBytes?.()) ?? Number.NaN,
+    }));
   }
 
   /** Writes everything back, syncs, marks the disk clean and closes the stores. */

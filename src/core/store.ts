@@ -32,6 +32,11 @@ export interface BlockStore {
   discard?(offset: number, length: number): void | Promise<void>;
   close(): void | Promise<void>;
   /**
+   * Bytes of storage the disk's data takes now (what the browser counts
+   * against the quota, give or take its own overhead). Optional.
+   */
+  allocatedBytes?(): number | Promise<number>;
+  /**
    * The power is cut: stop at once. Work still committing is aborted, not
    * finished, and every later call fails. Optional: a synchronous store
    * has nothing in flight between calls. Settles once what was cut has
@@ -102,6 +107,9 @@ export class ForwardingStore implements BlockStore {
   }
   close(): MaybePromise {
     return this.inner.close();
+  }
+  allocatedBytes(): number | Promise<number> {
+    return this.inner.allocatedBytes?.() ?? Number.NaN;
   }
   abandon(): void | Promise<void> {
     return this.inner.abandon?.();

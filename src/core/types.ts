@@ -42,6 +42,11 @@ export interface DiskStats {
   cacheCapacityBytes: number;
   cacheHits: number;
   cacheMisses: number;
+  /**
+   * Bytes of storage the disk's data takes (thin: what was written, not
+   * the disk's size); NaN where the backend cannot say.
+   */
+  allocatedBytes: number;
 }
 
 export function emptyStats(): DiskStats {
@@ -65,5 +70,6 @@ export function emptyStats(): DiskStats {
     cacheCapacityBytes: 0,
     cacheHits: 0,
     cacheMisses: 0,
+    allocatedBytes: Number.NaN,
   };
 }

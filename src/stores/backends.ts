@@ -11,6 +11,13 @@ export interface OpenedBackend {
   data: BlockStore;
   /** The small metadata store (two slots). */
   meta: BlockStore;
+  /**
+   * A thin disk's cluster map: `data` then holds its clusters densely and
+   * the stack puts a ClusterMapStore over both (OPFS, whose files count
+   * their full length against the quota). Absent: `data` is the disk
+   * (IndexedDB and memory are thin by themselves; raw OPFS disks of format 1).
+   */
+  map?: BlockStore;
   /** Removes the disk again if this open created it (call after closing the stores). */
   discardIfNew(): Promise<void>;
 }

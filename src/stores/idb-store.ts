@@ -270,6 +270,18 @@ export class IdbStore implements BlockStore {
     tx.done.then(forget, forget);
   }
 
+  /** Chunks and block records stored (a group still committing not counted). */
+  async allocatedBytes(): Promise<number> {
+    this.checkPower();
+    const tx = this.db.transaction(this.scope, 'readonly');
+    this.track(tx);
+    const [chunks, blocks] = await Promise.all([
+      tx.objectStore(this.chunks).count(IDBKeyRange.lowerBound(0)), // not the sync marker
+      this.perChunk > 0 ? tx.objectStore('blocks').count() : 0,
+    ]);
+    return chunks * this.chunkSize + blocks * IDB_BLOCK;
+  }
+
   private checkPower(): void {
     if (this.abandoned) throw lostPower();
   }

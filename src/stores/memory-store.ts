@@ -55,7 +55,7 @@ export class MemoryStore implements BlockStore {
   }
 
   /** Bytes of memory held. */
-  get allocatedBytes(): number {
+  allocatedBytes(): number {
     return this.chunks.size * this.chunkSize;
   }
 

@@ -1,7 +1,7 @@
 import { DiskError, toDiskError } from '../core/errors';
 import { newestMeta } from '../core/metadata';
 import type { DiskBackend, DiskEntry, OpenedBackend } from './backends';
-import { DATA_FILE, META_FILE, ROOT_DIR } from './layout';
+import { DATA_FILE, MAP_FILE, META_FILE, ROOT_DIR } from './layout';
 import { OpfsStore, type SyncAccessHandle } from './opfs-store';
 
 /** Disks in the origin-private file system: a folder `webdisk/<name>/` each. */
@@ -51,6 +51,15 @@ async function openSyncHandle(file: FileHandleWithSync, waitMs = 6000): Promise<
   }
 }
 
+async function fileExists(dir: FileSystemDirectoryHandle, name: string): Promise<boolean> {
+  try {
+    await dir.getFileHandle(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The logical size recorded in a disk folder's metadata (NaN if unreadable). */
 async function sizeOf(dir: FileSystemDirectoryHandle): Promise<number> {
   try {
@@ -89,19 +98,27 @@ export const opfsDisks: DiskBackend = {
     } catch (err) {
       throw toDiskError(err);
     }
-    const dataFile = (await dir.getFileHandle(DATA_FILE, { create: true })) as FileHandleWithSync;
-    const metaFile = (await dir.getFileHandle(META_FILE, { create: true })) as FileHandleWithSync;
-    const dataHandle = await openSyncHandle(dataFile);
-    let metaHandle: SyncAccessHandle;
+    // A new disk is thin: its map file comes first, so a folder without
+    // one is a raw disk made before thin disks (format 1), opened as it is.
+    const thin = !existed || (await fileExists(dir, MAP_FILE));
+    const names = thin ? [MAP_FILE, META_FILE, DATA_FILE] : [META_FILE, DATA_FILE];
+    const handles: SyncAccessHandle[] = [];
     try {
-      metaHandle = await openSyncHandle(metaFile);
+      for (const n of names) {
+        const file = (await dir.getFileHandle(n, { create: true })) as FileHandleWithSync;
+        handles.push(await openSyncHandle(file));
+      }
     } catch (err) {
-      dataHandle.close();
-      throw err;
+      for (const h of handles) h.close();
+      throw toDiskError(err);
     }
+    const [data, meta, map] = [handles.at(-1), handles.at(-2), thin ? handles[0] : undefined].map((h) =>
+      h ? new OpfsStore(h) : undefined,
+    );
     return {
-      data: new OpfsStore(dataHandle),
-      meta: new OpfsStore(metaHandle),
+      data: data as OpfsStore,
+      meta: meta as OpfsStore,
+      map,
       discardIfNew: async () => {
         if (!existed) await top.removeEntry(name, { recursive: true }).catch(() => undefined);
       },

@@ -73,7 +73,7 @@ export class OpfsStore implements BlockStore {
   }
 
   /** Bytes of the file: the highest written offset, or less after a discard of the tail. */
-  get storedBytes(): number {
+  allocatedBytes(): number {
     return this.length;
   }
 

@@ -1,5 +1,6 @@
 import type { BlockStore } from '../core/store';
 import type { CrashModel } from '../core/types';
+import { ClusterMapStore } from '../layers/cluster-map';
 import { PowerLossStore } from './power-loss-store';
 import { type PowerSwitch, PowerSwitchStore } from './power-switch';
 
@@ -12,6 +13,9 @@ export interface StackOptions {
   power?: PowerSwitch;
 }
 
+/** A thin disk's allocation unit: 64 KiB, as qcow2's default. */
+export const CLUSTER_SIZE = 64 * 1024;
+
 /** A disk's stores, stacked, and the one call that cuts their power. */
 export interface StackedStores {
   data: BlockStore;
@@ -22,20 +26,35 @@ export interface StackedStores {
 
 /**
  * The one place a disk's stores are stacked, bottom to top:
- *   backend (OPFS file, IndexedDB, memory)
- *   → simulators: the power switch below and above the power-loss store,
- *     so a destage in progress stops too, as terminating the worker does.
+ *   backend files (OPFS file, IndexedDB, memory)
+ *   → simulators, per file: the power switch below and above the
+ *     power-loss store, so a destage in progress stops too, as terminating
+ *     the worker does; a crash hits a thin disk's map and data files each
+ *     as it would hit two real files
+ *   → layers: the cluster map of a thin disk (when the backend has a map file)
+ *   → (the block core, above).
  * The metadata store gets only the switch: metadata is synced at once.
+ * `size` is the size of a disk being created (a new thin disk's map needs it).
  */
-export function stackStores(backend: { data: BlockStore; meta: BlockStore }, o: StackOptions): StackedStores {
+export async function stackStores(
+  backend: { data: BlockStore; meta: BlockStore; map?: BlockStore },
+  o: StackOptions & { size?: number },
+): Promise<StackedStores> {
   const plug = (s: BlockStore): BlockStore => (o.power ? new PowerSwitchStore(s, o.power) : s);
-  let data = plug(backend.data);
-  if (o.crashModel === 'power') data = plug(new PowerLossStore(data, o.deviceCacheSize));
+  const simulate = (s: BlockStore): BlockStore => {
+    const switched = plug(s);
+    return o.crashModel === 'power' ? plug(new PowerLossStore(switched, o.deviceCacheSize)) : switched;
+  };
+  let data = simulate(backend.data);
+  if (backend.map) {
+    const create = o.size !== undefined ? { clusterSize: CLUSTER_SIZE, diskSize: o.size } : undefined;
+    data = await ClusterMapStore.open(data, simulate(backend.map), create);
+  }
   return {
     data,
     meta: plug(backend.meta),
     async abandon() {
-      await Promise.all([backend.data.abandon?.(), backend.meta.abandon?.()]);
+      await Promise.all([backend.data.abandon?.(), backend.meta.abandon?.(), backend.map?.abandon?.()]);
     },
   };
 }

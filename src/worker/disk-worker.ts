@@ -43,10 +43,11 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
       // It lives in the ring's control block when memory can be shared;
       // otherwise a power-off message flips it, between tasks.
       const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : messagePower;
-      const stacked = stackStores(stores, {
+      const stacked = await stackStores(stores, {
         crashModel: o.crashModel,
         deviceCacheSize: o.deviceCacheSize,
         power,
+        size: o.size,
       });
       abandonStores = stacked.abandon;
       device = await BlockDevice.open({
@@ -60,6 +61,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
     } catch (err) {
       await stores.data.close();
       await stores.meta.close();
+      await stores.map?.close();
       // A disk this call created but could not open (bad options) must not linger.
       await stores.discardIfNew();
       throw err;
