@@ -37,6 +37,12 @@ export interface BlockStore {
    */
   allocatedBytes?(): number | Promise<number>;
   /**
+   * Where the stored bytes end (a file's length). Optional: a layer that
+   * hands out space in a store uses it to know which bytes were never
+   * written by anyone.
+   */
+  byteLength?(): number;
+  /**
    * The power is cut: stop at once. Work still committing is aborted, not
    * finished, and every later call fails. Optional: a synchronous store
    * has nothing in flight between calls. Settles once what was cut has
@@ -110,6 +116,9 @@ export class ForwardingStore implements BlockStore {
   }
   allocatedBytes(): number | Promise<number> {
     return this.inner.allocatedBytes?.() ?? Number.NaN;
+  }
+  byteLength(): number {
+    return this.inner.byteLength?.() ?? Number.NaN;
   }
   abandon(): void | Promise<void> {
     return this.inner.abandon?.();

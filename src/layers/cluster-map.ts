@@ -85,8 +85,15 @@ export class ClusterMapStore implements BlockStore {
   private used: number;
   /** Data written (anywhere) since the last data sync. */
   private dataDirty = false;
-  /** New clusters written since the last data sync: the map must not point at them before one. */
+  /** Clusters that held other data, reused since the last data sync: the map must not point at them before one. */
   private newClusters = false;
+  /**
+   * Physical clusters from here on were never written by anyone (past the
+   * end of the data file at open and of everything handed out since): until
+   * their data is durable they read as zeros, which is what their virtual
+   * cluster held before, so their map entries need not wait for a sync.
+   */
+  private pristineFrom = Number.POSITIVE_INFINITY;
   /** Map pages written since the last map sync. */
   private mapDirty = false;
   private epoch: Epoch | undefined;
@@ -179,6 +186,8 @@ export class ClusterMapStore implements BlockStore {
       }
     }
     this.clusters = maxPhysical + 1;
+    const end = this.data.byteLength?.() ?? Number.NaN;
+    if (Number.isFinite(end)) this.pristineFrom = Math.max(this.clusters, Math.ceil(end / this.clusterSize));
     // Free: the unused ones below the highest used. (Clusters past it —
     // written by a session that crashed before mapping them — are reused too.)
     for (let p = this.clusters - 1; p >= 0; p--) if (!inUse[p]) this.free.push(p);
@@ -241,7 +250,6 @@ export class ClusterMapStore implements BlockStore {
     }
     this.dataDirty = true;
     if (fresh.length > 0) {
-      this.newClusters = true;
       waits.push(this.commitSoon());
     }
     return allDone(waits);
@@ -277,13 +285,23 @@ export class ClusterMapStore implements BlockStore {
     return then(
       then(this.committing, () => this.commit()),
       () => {
-        const dataSync = this.dataDirty ? this.data.sync() : undefined;
-        this.dataDirty = false;
-        this.newClusters = false;
+        // What a sync covers counts as clean only once it has succeeded: a
+        // failed one (no space, power cut) leaves it for the next.
+        const dataSync = this.dataDirty ? this.syncData() : undefined;
         const freed = this.writtenFree;
         this.writtenFree = [];
-        const mapSync = this.mapDirty ? this.map.sync() : undefined;
-        this.mapDirty = false;
+        const mapSync = this.mapDirty
+          ? orElse(
+              () => {
+                this.mapDirty = false;
+                return this.map.sync();
+              },
+              () => {
+                this.mapDirty = true;
+                this.writtenFree.push(...freed);
+              },
+            )
+          : undefined;
         return then(allDone([dataSync, mapSync]), () => this.release(freed));
       },
     );
@@ -341,7 +359,10 @@ export class ClusterMapStore implements BlockStore {
 
   private allocate(): number {
     this.used++;
-    return this.free.pop() ?? this.clusters++;
+    const p = this.free.pop() ?? this.clusters++;
+    if (p < this.pristineFrom) this.newClusters = true;
+    else this.pristineFrom = p + 1;
+    return p;
   }
 
   /** Freed clusters become reusable; a free tail of the data file is cut off. */
@@ -364,22 +385,17 @@ export class ClusterMapStore implements BlockStore {
 
   /** Writes the map changes with the next task (or the next sync, if sooner). */
   private commitSoon(): Promise<void> {
-    if (!this.epoch) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      done.catch(() => undefined);
-      this.epoch = { done, resolve, reject };
-    }
+    this.epoch ??= newEpoch();
     if (!this.scheduled) {
       this.scheduled = true;
       nextTask(() => {
         this.scheduled = false;
-        const r = this.commit();
-        if (r instanceof Promise) r.catch(() => undefined);
+        try {
+          const r = this.commit();
+          if (r instanceof Promise) r.catch(() => undefined);
+        } catch {
+          // The writes waiting on this commit have its error.
+        }
       });
     }
     return this.epoch.done;
@@ -392,8 +408,10 @@ export class ClusterMapStore implements BlockStore {
    * the next commit: their data is not covered by this sync).
    */
   private commit(): MaybePromise {
-    const epoch = this.epoch;
-    if (!epoch) return;
+    // Changes left by a commit that failed go with the next one, awaited or not.
+    const leftOver = this.dirtyL2.size > 0 || this.dirtyL1.size > 0 || this.pendingFree.length > 0;
+    if (!this.epoch && !leftOver) return;
+    const epoch = this.epoch ?? newEpoch();
     this.epoch = undefined;
     const l2Pages: [number, Uint8Array][] = [];
     for (const i of this.dirtyL2) {
@@ -460,8 +478,20 @@ export class ClusterMapStore implements BlockStore {
    */
   protected syncDataBeforeMap(): MaybePromise {
     this.newClusters = false;
-    this.dataDirty = false;
-    return this.data.sync();
+    return this.syncData();
+  }
+
+  /** Syncs the data file; the data stays dirty if that fails. */
+  private syncData(): MaybePromise {
+    return orElse(
+      () => {
+        this.dataDirty = false;
+        return this.data.sync();
+      },
+      () => {
+        this.dataDirty = true;
+      },
+    );
   }
 
   /** Calls fn per cluster piece of [offset, offset + length): virtual cluster, offset in it, offset in the range, bytes. */
@@ -504,6 +534,36 @@ export class ClusterMapStore implements BlockStore {
     });
     flush();
   }
+}
+
+function newEpoch(): Epoch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A commit nobody waits for must not become an unhandled rejection.
+  done.catch(() => undefined);
+  return { done, resolve, reject };
+}
+
+/** Runs `op`; if it fails (at once or later), runs `undo` and fails the same way. */
+function orElse(op: () => MaybePromise, undo: () => void): MaybePromise {
+  let r: MaybePromise;
+  try {
+    r = op();
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  if (r instanceof Promise) {
+    return r.catch((err: unknown) => {
+      undo();
+      throw err;
+    });
+  }
+  return r;
 }
 
 /** Runs `next` after `r`: at once when `r` completed synchronously. */

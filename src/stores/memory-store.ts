@@ -55,6 +55,13 @@ export class MemoryStore implements BlockStore {
   }
 
   /** Bytes of memory held. */
+  /** The end of the highest chunk held. */
+  byteLength(): number {
+    let last = -1;
+    for (const index of this.chunks.keys()) if (index > last) last = index;
+    return (last + 1) * this.chunkSize;
+  }
+
   allocatedBytes(): number {
     return this.chunks.size * this.chunkSize;
   }

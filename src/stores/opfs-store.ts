@@ -77,6 +77,10 @@ export class OpfsStore implements BlockStore {
     return this.length;
   }
 
+  byteLength(): number {
+    return this.length;
+  }
+
   close(): void {
     this.handle.close();
   }
