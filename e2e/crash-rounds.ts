@@ -261,6 +261,32 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
   const out: RoundResult[] = new Array(rounds.length);
   let next = 0;
 
+  /** A round's result before anything has happened in it. */
+  const notRun = (spec: RoundSpec): RoundResult => ({
+    ...spec,
+    crashedAt: 'none',
+    issued: 0,
+    acked: 0,
+    inFlightAtCrash: 0,
+    midFlush: false,
+    closeAcked: false,
+    unclean: null,
+    size: null,
+    blockSize: null,
+    listedSize: null,
+    reopenMode: null,
+    reopenMs: 0,
+    ms: 0,
+    intact: 0,
+    lost: 0,
+    violations: 0,
+    details: [],
+    transport: null,
+    error: null,
+    leftBehind: null,
+    log: null,
+  });
+
   /** A disk a killed worker held may stay locked for ~2 s: retry deleting it for a while. */
   const deleteSoon = async (name: string) => {
     for (let i = 0; ; i++) {
@@ -280,30 +306,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       steps[lane] = step;
     };
     const t0 = performance.now();
-    const r: RoundResult = {
-      ...spec,
-      crashedAt: 'none',
-      issued: 0,
-      acked: 0,
-      inFlightAtCrash: 0,
-      midFlush: false,
-      closeAcked: false,
-      unclean: null,
-      size: null,
-      blockSize: null,
-      listedSize: null,
-      reopenMode: null,
-      reopenMs: 0,
-      ms: 0,
-      intact: 0,
-      lost: 0,
-      violations: 0,
-      details: [],
-      transport: null,
-      error: null,
-      leftBehind: null,
-      log: null,
-    };
+    const r = notRun(spec);
     // Disk geometry drawn from the seed: a small worker cache so write-back
     // happens under the workload, a small device cache so destaging does.
     const rnd = wd.prng(wd.roundSeed(spec.seed, 7));
@@ -464,28 +467,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         continue;
       }
       out[i] = {
-        ...rounds[i],
-        crashedAt: 'none',
-        issued: 0,
-        acked: 0,
-        inFlightAtCrash: 0,
-        midFlush: false,
-        closeAcked: false,
-        unclean: null,
-        size: null,
-        blockSize: null,
-        listedSize: null,
-        reopenMode: null,
-        reopenMs: 0,
+        ...notRun(rounds[i]),
         ms: STALL_MS,
-        intact: 0,
-        lost: 0,
-        violations: 0,
-        details: [],
-        transport: null,
         error: `the round hung for ${STALL_MS / 1000} s while ${steps[id]}`,
-        leftBehind: null,
-        log: null,
       };
       name = `${name}-after-hang`; // the hung round may still hold its disk
     }

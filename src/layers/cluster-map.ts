@@ -1,4 +1,5 @@
 import { crc32 } from '../core/crc32';
+import { type Deferred, deferred } from '../core/deferred';
 import { DiskError } from '../core/errors';
 import { nextTask } from '../core/next-task';
 import { allDone, type BlockStore, type MaybePromise } from '../core/store';
@@ -54,12 +55,6 @@ export interface ClusterMapGeometry {
   diskSize: number;
 }
 
-interface Epoch {
-  done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
 export class ClusterMapStore implements BlockStore {
   readonly clusterSize: number;
   readonly diskSize: number;
@@ -96,7 +91,7 @@ export class ClusterMapStore implements BlockStore {
   private pristineFrom = Number.POSITIVE_INFINITY;
   /** Map pages written since the last map sync. */
   private mapDirty = false;
-  private epoch: Epoch | undefined;
+  private epoch: Deferred | undefined;
   /** A commit whose data sync or map writes are still completing (asynchronous stores). */
   private committing: Promise<void> | undefined;
   private scheduled = false;
@@ -385,7 +380,7 @@ export class ClusterMapStore implements BlockStore {
 
   /** Writes the map changes with the next task (or the next sync, if sooner). */
   private commitSoon(): Promise<void> {
-    this.epoch ??= newEpoch();
+    this.epoch ??= deferred();
     if (!this.scheduled) {
       this.scheduled = true;
       nextTask(() => {
@@ -411,7 +406,7 @@ export class ClusterMapStore implements BlockStore {
     // Changes left by a commit that failed go with the next one, awaited or not.
     const leftOver = this.dirtyL2.size > 0 || this.dirtyL1.size > 0 || this.pendingFree.length > 0;
     if (!this.epoch && !leftOver) return;
-    const epoch = this.epoch ?? newEpoch();
+    const epoch = this.epoch ?? deferred();
     this.epoch = undefined;
     const l2Pages: [number, Uint8Array][] = [];
     for (const i of this.dirtyL2) {
@@ -534,18 +529,6 @@ export class ClusterMapStore implements BlockStore {
     });
     flush();
   }
-}
-
-function newEpoch(): Epoch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A commit nobody waits for must not become an unhandled rejection.
-  done.catch(() => undefined);
-  return { done, resolve, reject };
 }
 
 /** Runs `op`; if it fails (at once or later), runs `undo` and fails the same way. */

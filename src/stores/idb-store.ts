@@ -1,4 +1,5 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, unwrap } from 'idb';
+import { deferred } from '../core/deferred';
 import { DiskError, toDiskError } from '../core/errors';
 import type { BlockStore } from '../core/store';
 
@@ -304,15 +305,7 @@ export class IdbStore implements BlockStore {
 
   private collecting(): Group {
     if (this.next) return this.next;
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // A write the caller never waits for must not become an unhandled rejection.
-    done.catch(() => undefined);
-    this.next = { chunks: new Map(), strict: false, readers: 0, settled: false, done, resolve, reject };
+    this.next = { chunks: new Map(), strict: false, readers: 0, settled: false, ...deferred() };
     if (!this.committing) this.scheduleStart();
     return this.next;
   }
