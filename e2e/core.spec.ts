@@ -520,6 +520,41 @@ test('thin: a 64 GiB disk written at its last block costs what was written; disc
   });
 });
 
+test('a raw disk of format 1 (no cluster map, made before thin disks) still opens as it is', async ({
+  harness,
+  expectedBackend,
+}) => {
+  test.skip(expectedBackend !== 'opfs', 'the raw layout is an OPFS layout');
+  const r = await harness.evaluate(async () => {
+    const { t, webdisk } = window;
+    const name = 'core-raw-v1';
+    await webdisk.deleteDisk(name);
+    // Data only in the first 64 KiB: there a raw image and a thin disk's first cluster agree.
+    const first = t.pattern(60_000, 5);
+    const disk = await webdisk.openDisk({ name, size: 8 << 20, cache: 'writethrough' });
+    await disk.write(100, first);
+    await disk.close();
+    await t.removeFile(name, 'map.bin'); // what a disk of format 1 looks like
+    const raw = await webdisk.openDisk({ name });
+    const back = t.diff(await raw.read(100, 60_000), first);
+    const later = t.pattern(4096, 6);
+    await raw.write(4 << 20, later); // a raw image grows to the highest written offset
+    await raw.close();
+    const fileSize = await t.dataFileSize(name);
+    const again = await webdisk.openDisk({ name });
+    const out = {
+      back,
+      later: t.diff(await again.read(4 << 20, 4096), later),
+      fileSize,
+      allocated: (await again.stats()).allocatedBytes,
+    };
+    await again.close();
+    await webdisk.deleteDisk(name);
+    return out;
+  });
+  expect(r).toEqual({ back: '', later: '', fileSize: (4 << 20) + 4096, allocated: (4 << 20) + 4096 });
+});
+
 test('listDisks lists created disks with their size and backend; deleteDisk removes them', async ({
   harness,
   expectedBackend,

@@ -29,6 +29,8 @@ export interface PageHelpers {
   dataFileSize(name: string): Promise<number>;
   /** Overwrites part of OPFS webdisk/<name>/meta.bin (the OPFS backend's layout). */
   overwriteMeta(name: string, position: number, bytes: Uint8Array<ArrayBuffer>): Promise<void>;
+  /** Removes OPFS webdisk/<name>/<file> (to make a disk of an older layout). */
+  removeFile(name: string, file: string): Promise<void>;
 }
 
 /** Installs `window.t` (PageHelpers), small helpers the specs use inside the page. */
@@ -100,6 +102,9 @@ export async function installPageHelpers(page: EnginePage): Promise<void> {
       },
       async dataFileSize(name: string) {
         return (await (await (await diskDir(name)).getFileHandle('data.img')).getFile()).size;
+      },
+      async removeFile(name: string, file: string) {
+        await (await diskDir(name)).removeEntry(file);
       },
       async overwriteMeta(name: string, position: number, bytes: Uint8Array<ArrayBuffer>) {
         const handle = await (await diskDir(name)).getFileHandle('meta.bin');

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
+import { crc32 } from '../src/core/crc32';
 import { DiskError } from '../src/core/errors';
 import type { MaybePromise } from '../src/core/store';
 import type { CacheMode } from '../src/core/types';
@@ -143,6 +144,24 @@ describe('cluster map', () => {
       { offset: 100 * cs, length: 16 * cs, state: 'data' },
       { offset: 116 * cs, length: 84 * cs, state: 'unallocated' },
     ]);
+  });
+});
+
+describe('cluster map format', () => {
+  it('a map written by a newer webdisk is ENOTSUP; a damaged header ECORRUPT; none at all EINVAL', async () => {
+    const files = { data: new MemoryStore(), map: new MemoryStore() };
+    await done((await ClusterMapStore.open(files.data, files.map, geometry)).close());
+    const head = new Uint8Array(4096);
+    files.map.read(0, head);
+    const view = new DataView(head.buffer);
+    view.setUint32(4, 99, true); // format
+    view.setUint32(20, crc32(head.subarray(0, 20)), true);
+    files.map.write(0, head);
+    await expect(ClusterMapStore.open(files.data, files.map)).rejects.toMatchObject({ code: 'ENOTSUP' });
+    head[9] ^= 1; // CRC no longer matches
+    files.map.write(0, head);
+    await expect(ClusterMapStore.open(files.data, files.map)).rejects.toMatchObject({ code: 'ECORRUPT' });
+    await expect(ClusterMapStore.open(new MemoryStore(), new MemoryStore())).rejects.toMatchObject({ code: 'EINVAL' });
   });
 });
 
