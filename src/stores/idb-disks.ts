@@ -13,11 +13,14 @@ import { diskNameOfDatabase, idbDatabaseName } from './layout';
  * exists while its layout record does.
  *
  * Deleting a disk empties its database in one transaction — from then on
- * the disk is gone — and then deletes the database, which gives its space
- * back (Firefox keeps an emptied database's file at its size).
- * `deleteDatabase()` waits for every other connection to close; one a
- * killed worker left is not waited for: the empty database stays until it
- * goes, and the next disk of that name reuses it.
+ * the disk is gone — and leaves the empty database, which the next disk of
+ * that name reuses. `deleteDatabase()` is not used: it waits for every
+ * other connection to close, and a connection a killed worker left
+ * (WebKitGTK keeps them) would hold up every later open of that name,
+ * listing included. Only where space is short (more than half the quota
+ * used: Firefox frees an emptied database's pages late) is the database
+ * deleted too, and over the quota, where Firefox refuses even a
+ * transaction that deletes, instead.
  */
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
@@ -155,15 +158,14 @@ export const idbDisks: DiskBackend = {
     const out: DiskEntry[] = [];
     for (const dbName of await databaseNames()) {
       const name = diskNameOfDatabase(dbName) as string;
-      const db = await openDatabase(name).catch(() => undefined);
-      if (!db) continue;
-      try {
-        if (!(await layoutOf(db))) continue; // deleted: an empty database
-        const size = deadline(sizeOf(db), PAGE_DEADLINE_MS, () => Number.NaN);
-        out.push({ name, size: await size.catch(() => Number.NaN), backend: 'idb' });
-      } finally {
-        db.close();
-      }
+      // A database held by a transaction that does not end is listed with an unknown size, not waited for.
+      const entry = deadline(listed(name), PAGE_DEADLINE_MS, () => ({
+        name,
+        size: Number.NaN,
+        backend: 'idb' as const,
+      }));
+      const e = await entry.catch(() => undefined);
+      if (e) out.push(e);
     }
     return out;
   },
@@ -178,11 +180,34 @@ export const idbDisks: DiskBackend = {
       if (err instanceof DiskError && err.code === 'ENOSPC' && (await dropDatabase(name))) return;
       throw err;
     }
-    await dropDatabase(name);
+    // Firefox gives an emptied database's space back only in its idle
+    // maintenance: where space is short, delete the database now.
+    if (await quotaIsShort()) await dropDatabase(name);
   },
 };
 
-/** Deletes the database unless another connection holds it: true once deleted. */
+/** More than half the origin's quota in use (false where the browser cannot say: WebKitGTK). */
+async function quotaIsShort(): Promise<boolean> {
+  try {
+    const e = await navigator.storage?.estimate?.();
+    return e?.usage !== undefined && e.quota !== undefined && e.usage > e.quota / 2;
+  } catch {
+    return false;
+  }
+}
+
+/** Disk `name` as listDisks shows it; undefined for an empty (deleted) database. */
+async function listed(name: string): Promise<DiskEntry | undefined> {
+  const db = await openDatabase(name);
+  try {
+    if (!(await layoutOf(db))) return undefined;
+    return { name, size: await sizeOf(db).catch(() => Number.NaN), backend: 'idb' };
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the database unless another connection holds it: true once deleted (a blocked delete is left pending). */
 function dropDatabase(name: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = indexedDB.deleteDatabase(idbDatabaseName(name));
