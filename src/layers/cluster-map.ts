@@ -2,6 +2,7 @@ import { crc32 } from '../core/crc32';
 import { type Deferred, deferred } from '../core/deferred';
 import { DiskError } from '../core/errors';
 import { nextTask } from '../core/next-task';
+import { eachPiece } from '../core/pieces';
 import { allDone, type BlockStore, type MaybePromise } from '../core/store';
 
 /**
@@ -495,15 +496,7 @@ export class ClusterMapStore implements BlockStore {
     length: number,
     fn: (v: number, within: number, at: number, n: number) => void,
   ): void {
-    const cs = this.clusterSize;
-    for (let at = 0; at < length; ) {
-      const pos = offset + at;
-      const v = Math.floor(pos / cs);
-      const within = pos - v * cs;
-      const n = Math.min(cs - within, length - at);
-      fn(v, within, at, n);
-      at += n;
-    }
+    eachPiece(offset, length, this.clusterSize, fn);
   }
 
   /** Like eachCluster, with physically contiguous pieces merged: phys −1 for zeros. */

@@ -1,6 +1,7 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, unwrap } from 'idb';
 import { deferred } from '../core/deferred';
 import { DiskError, toDiskError } from '../core/errors';
+import { eachPiece } from '../core/pieces';
 import type { BlockStore } from '../core/store';
 
 /**
@@ -177,19 +178,13 @@ export class IdbStore implements BlockStore {
   write(offset: number, src: Uint8Array): Promise<void> {
     this.checkPower();
     if (src.length === 0) return Promise.resolve();
-    const cs = this.chunkSize;
     const group = this.collecting();
-    for (let done = 0; done < src.length; ) {
-      const pos = offset + done;
-      const index = Math.floor(pos / cs);
-      const within = pos - index * cs;
-      const n = Math.min(cs - within, src.length - done);
+    eachPiece(offset, src.length, this.chunkSize, (index, within, at, n) => {
       const pc = this.pendingChunk(group, index);
       pc.buf ??= this.takeBuffer();
-      pc.buf.set(src.subarray(done, done + n), within);
+      pc.buf.set(src.subarray(at, at + n), within);
       addSpan(pc.spans, within, within + n);
-      done += n;
-    }
+    });
     return group.done;
   }
 
@@ -197,25 +192,18 @@ export class IdbStore implements BlockStore {
   discard(offset: number, length: number): Promise<void> {
     this.checkPower();
     if (length === 0) return Promise.resolve();
-    const cs = this.chunkSize;
     const group = this.collecting();
-    for (let done = 0; done < length; ) {
-      const pos = offset + done;
-      const index = Math.floor(pos / cs);
-      const within = pos - index * cs;
-      const n = Math.min(cs - within, length - done);
-      if (n === cs) {
-        const pc = this.pendingChunk(group, index);
+    eachPiece(offset, length, this.chunkSize, (index, within, _at, n) => {
+      const pc = this.pendingChunk(group, index);
+      if (n === this.chunkSize) {
         pc.spans.length = 0;
         pc.zeroBase = true;
       } else {
-        const pc = this.pendingChunk(group, index);
         pc.buf ??= this.takeBuffer();
         pc.buf.fill(0, within, within + n);
         addSpan(pc.spans, within, within + n);
       }
-      done += n;
-    }
+    });
     return group.done;
   }
 

@@ -1,3 +1,4 @@
+import { eachPiece } from '../core/pieces';
 import type { BlockStore } from '../core/store';
 
 /** Default allocation unit: a large sparse disk costs only the chunks written. */
@@ -72,14 +73,6 @@ export class MemoryStore implements BlockStore {
     length: number,
     fn: (index: number, within: number, done: number, n: number) => void,
   ): void {
-    const cs = this.chunkSize;
-    for (let done = 0; done < length; ) {
-      const pos = offset + done;
-      const index = Math.floor(pos / cs);
-      const within = pos - index * cs;
-      const n = Math.min(cs - within, length - done);
-      fn(index, within, done, n);
-      done += n;
-    }
+    eachPiece(offset, length, this.chunkSize, fn);
   }
 }
