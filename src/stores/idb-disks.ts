@@ -1,6 +1,7 @@
 import { openDB } from 'idb';
 import { DiskError, toDiskError } from '../core/errors';
 import { newestMeta } from '../core/metadata';
+import { type BlockStore, ForwardingStore, type MaybePromise } from '../core/store';
 import type { DiskBackend, DiskEntry, OpenedBackend } from './backends';
 import { type DiskDatabase, type DiskSchema, IdbStore } from './idb-store';
 import { diskNameOfDatabase, idbDatabaseName } from './layout';
@@ -29,6 +30,27 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 /** The metadata store's chunk: one slot. */
 const META_CHUNK = 512;
 const STORES = ['info', 'meta', 'data', 'blocks'] as const;
+/** Where an overlay's cluster map starts in the metadata object store (its keys from 2048 on). */
+const MAP_AT = 1024 * 1024;
+
+/** A store seen `shift` bytes further on: two stores in one object store's key space. */
+class ShiftedStore extends ForwardingStore {
+  constructor(
+    inner: BlockStore,
+    private readonly shift: number,
+  ) {
+    super(inner);
+  }
+  override read(offset: number, dst: Uint8Array): MaybePromise {
+    return super.read(offset + this.shift, dst);
+  }
+  override write(offset: number, src: Uint8Array): MaybePromise {
+    return super.write(offset + this.shift, src);
+  }
+  override discard(offset: number, length: number): MaybePromise {
+    return super.discard(offset + this.shift, length);
+  }
+}
 /**
  * How long listing or deleting waits for a disk's database. A transaction
  * of a worker killed mid-way can stay open (WebKitGTK keeps one a killed
@@ -36,6 +58,8 @@ const STORES = ['info', 'meta', 'data', 'blocks'] as const;
  * everything after it waits: better an answer than a hang.
  */
 const PAGE_DEADLINE_MS = 10_000;
+/** How long a database delete waits for connections still closing. */
+const DROP_WAIT_MS = 5_000;
 
 /** `p`, or what `late()` gives once `ms` have passed. */
 function deadline<T>(p: Promise<T>, ms: number, late: () => T | Promise<T>): Promise<T> {
@@ -97,9 +121,9 @@ async function sizeOf(db: DiskDatabase): Promise<number> {
   return newestMeta(slots)?.size ?? Number.NaN;
 }
 
-/** Both stores share the database connection: it closes when both have. */
-function sharedClose(db: DiskDatabase): () => void {
-  let open = 2;
+/** The stores share the database connection: it closes when all `stores` have. */
+function sharedClose(db: DiskDatabase, stores: number): () => void {
+  let open = stores;
   return () => {
     if (--open === 0) db.close();
   };
@@ -120,7 +144,7 @@ export const idbDisks: DiskBackend = {
     }
   },
 
-  async open(name, create): Promise<OpenedBackend> {
+  async open(name, create, overlay): Promise<OpenedBackend> {
     // Only a create may make a database.
     const db = create ? await openDatabase(name) : await existingDatabase(name);
     if (!db) throw new DiskError('EINVAL', `Disk "${name}" does not exist: give its size to create it.`);
@@ -131,7 +155,7 @@ export const idbDisks: DiskBackend = {
       existed = layout !== undefined;
       if (!layout) {
         if (!create) throw new DiskError('EINVAL', `Disk "${name}" does not exist: give its size to create it.`);
-        layout = { format: LAYOUT_FORMAT, chunkSize: DEFAULT_CHUNK_SIZE };
+        layout = { format: LAYOUT_FORMAT, chunkSize: DEFAULT_CHUNK_SIZE, ...(overlay ? { overlay } : {}) };
         await db.put('info', layout, 'layout');
       }
       if (!Number.isSafeInteger(layout.chunkSize) || layout.chunkSize < META_CHUNK) {
@@ -144,10 +168,13 @@ export const idbDisks: DiskBackend = {
       db.close();
       throw toDiskError(err);
     }
-    const release = sharedClose(db);
+    const isOverlay = layout.overlay === true;
+    const release = sharedClose(db, isOverlay ? 3 : 2);
     return {
       data: new IdbStore(db, { chunks: 'data', blocks: 'blocks' }, layout.chunkSize, release),
       meta: new IdbStore(db, { chunks: 'meta' }, META_CHUNK, release),
+      // An overlay's cluster map: in the metadata object store, past the two slots.
+      map: isOverlay ? new ShiftedStore(new IdbStore(db, { chunks: 'meta' }, META_CHUNK, release), MAP_AT) : undefined,
       discardIfNew: async () => {
         if (!existed) await emptyDatabase(name).catch(() => undefined);
       },
@@ -207,13 +234,25 @@ async function listed(name: string): Promise<DiskEntry | undefined> {
   }
 }
 
-/** Deletes the database unless another connection holds it: true once deleted (a blocked delete is left pending). */
+/**
+ * Deletes the database: true once deleted. Blocked by a connection that is
+ * still closing (a worker that just closed the disk), it waits for that a
+ * while; one that never closes (WebKitGTK's, of a killed worker) leaves the
+ * delete pending after DROP_WAIT_MS, and the answer is false.
+ */
 function dropDatabase(name: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = indexedDB.deleteDatabase(idbDatabaseName(name));
-    req.onsuccess = () => resolve(true);
-    req.onerror = () => resolve(false);
-    req.onblocked = () => resolve(false);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      resolve(ok);
+    };
+    req.onsuccess = () => done(true);
+    req.onerror = () => done(false);
+    req.onblocked = () => {
+      timer ??= setTimeout(() => done(false), DROP_WAIT_MS);
+    };
   });
 }
 
