@@ -1,6 +1,7 @@
 import 'fake-indexeddb/auto';
 import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
 import type { BlockStore } from '../src/core/store';
+import type { BaseSpec } from '../src/stores/base-image';
 import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
@@ -10,8 +11,14 @@ import { stackStores } from '../src/stores/stack';
  * (fake-indexeddb under Node), and a thin disk — a cluster map over two
  * memory files, as on OPFS.
  */
-export type StoreKind = 'memory' | 'idb' | 'thin';
+export type StoreKind = 'memory' | 'idb' | 'thin' | 'overlay' | 'idb-overlay';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'idb', 'thin'];
+/**
+ * Overlays over a Blob base of random bytes: a cluster map over memory
+ * files (as on OPFS), and over IndexedDB. Their disks do not start as
+ * zeros: suites that check against a model take `Backing.initial`.
+ */
+export const OVERLAY_KINDS: readonly StoreKind[] = ['overlay', 'idb-overlay'];
 
 /** A backend's files as it opens them (`map`: a thin disk's cluster map). */
 export interface BackendStores {
@@ -23,6 +30,9 @@ export interface BackendStores {
 /** A disk's two stores, kept across sessions as a browser keeps OPFS files or a database. */
 export interface Backing {
   readonly kind: StoreKind;
+  /** An overlay's base, and so the disk's content before any write. */
+  readonly base?: BaseSpec;
+  readonly initial?: Uint8Array;
   /** The disk's files for a new session (the bytes of earlier sessions are there), as the backend opens them. */
   open(): Promise<BackendStores>;
 }
@@ -51,8 +61,13 @@ export function newBacking(): MemoryBacking {
 let databases = 0;
 
 /** A backing of the given kind: IndexedDB stores reopen the same database for each session. */
-export function newBackingOf(kind: StoreKind): Backing {
+export function newBackingOf(kind: StoreKind, baseSize = 256 * 1024): Backing {
   if (kind === 'memory') return newBacking();
+  if (kind === 'overlay' || kind === 'idb-overlay') {
+    const initial = pattern(baseSize, baseSize + 12345);
+    const files = kind === 'overlay' ? newBackingOf('thin') : newIdbBacking(true);
+    return { kind, base: { blob: new Blob([initial as Uint8Array<ArrayBuffer>]) }, initial, open: () => files.open() };
+  }
   if (kind === 'thin') {
     const files = { data: new MemoryStore(), meta: new MemoryStore(), map: new MemoryStore() };
     return {
@@ -63,26 +78,34 @@ export function newBackingOf(kind: StoreKind): Backing {
       },
     };
   }
+  return newIdbBacking(false);
+}
+
+function newIdbBacking(overlay: boolean): Backing {
   const name = `unit-${++databases}`;
   let created = false;
   return {
-    kind,
+    kind: overlay ? 'idb-overlay' : 'idb',
     async open() {
-      const opened = await idbDisks.open(name, !created);
+      const opened = await idbDisks.open(name, !created, overlay);
       created = true;
-      return { data: opened.data, meta: opened.meta };
+      return { data: opened.data, meta: opened.meta, map: opened.map };
     },
   };
 }
 
 /** Opens a device over a backing's stores, stacked as the worker stacks them; reopening keeps data. */
 export async function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
-  return BlockDevice.open({ ...(await stacked(await b.open(), opts.size)), ...opts });
+  return BlockDevice.open({ ...(await stacked(await b.open(), opts.size, b.base)), ...opts });
 }
 
-/** A backend's files with the layers over them (a thin disk's cluster map), no simulators. */
-export async function stacked(files: BackendStores, size?: number): Promise<{ data: BlockStore; meta: BlockStore }> {
-  const { data, meta } = await stackStores(files, { crashModel: 'process', size });
+/** A backend's files with the layers over them (a thin disk's cluster map, an overlay), no simulators. */
+export async function stacked(
+  files: BackendStores,
+  size?: number,
+  base?: BaseSpec,
+): Promise<{ data: BlockStore; meta: BlockStore }> {
+  const { data, meta } = await stackStores(files, { crashModel: 'process', size, base });
   return { data, meta };
 }
 

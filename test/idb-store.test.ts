@@ -58,7 +58,7 @@ afterEach(() => {
 
 async function newDisk(cache: 'writeback' | 'none' | 'writethrough', cacheSize = 8 * 1024 * KiB) {
   const name = `idb-unit-${++disk}`;
-  const stores = await idbDisks.open(name, true);
+  const stores = await idbDisks.open(name, true, false);
   const device = await BlockDevice.open({ ...stores, size: 64 * 1024 * KiB, cache, cacheSize });
   /** The keys of chunks or block records stored, read through a connection of the test's own. */
   const keys = async (store: 'data' | 'blocks') => {
@@ -191,7 +191,7 @@ describe('IndexedDB store', () => {
 describe('IndexedDB store power cut', () => {
   it('abandon() aborts what is committing: none of it is stored, and every later call fails ECLOSED', async () => {
     const name = `idb-unit-${++disk}`;
-    const stores = await idbDisks.open(name, true);
+    const stores = await idbDisks.open(name, true, false);
     const data = stores.data;
     await data.write(0, pattern(CHUNK, 1));
     await data.sync();
@@ -209,7 +209,7 @@ describe('IndexedDB store power cut', () => {
       proto.transaction = begin;
     }
     expect(() => data.write(0, pattern(10, 3))).toThrow(/lost power/);
-    const again = await idbDisks.open(name, false);
+    const again = await idbDisks.open(name, false, false);
     const back = new Uint8Array(2 * CHUNK);
     await again.data.read(0, back);
     sameBytes(back.subarray(0, CHUNK), pattern(CHUNK, 1), 'the chunk before the cut');

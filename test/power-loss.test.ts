@@ -7,7 +7,7 @@ import { discardByZeroing, ForwardingStore } from '../src/core/store';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
-import { newBackingOf, STORE_KINDS, type StoreKind, stacked } from './helpers';
+import { newBackingOf, OVERLAY_KINDS, STORE_KINDS, type StoreKind, stacked } from './helpers';
 
 const DISK = 256 * 1024;
 
@@ -27,7 +27,8 @@ async function crashRound(
   crashAfter: number,
   bypassBytes = 16 * 1024,
 ): Promise<Outcome> {
-  const hardware = await newBackingOf(kind).open();
+  const backing = newBackingOf(kind, DISK);
+  const hardware = await backing.open();
   // Switched off both above the simulator (the device stops) and below it
   // (an in-progress destage stops): as terminating the worker does.
   const power = { off: false };
@@ -36,6 +37,7 @@ async function crashRound(
     deviceCacheSize: deviceCache,
     power,
     size: DISK,
+    base: backing.base,
   });
   const d = await BlockDevice.open({ data, meta, size: DISK, cache: mode, cacheSize: 32 * 1024, bypassBytes });
   const log = new WorkloadLog(mode);
@@ -75,10 +77,13 @@ async function crashRound(
   }
   power.off = true;
   await Promise.allSettled(inflight);
-  const after = await BlockDevice.open({ ...(await stacked(hardware)), cache: 'writethrough' });
+  const after = await BlockDevice.open({
+    ...(await stacked(hardware, undefined, backing.base)),
+    cache: 'writethrough',
+  });
   expect(after.uncleanShutdown).toBe(true);
   const actual = await after.read(0, DISK);
-  const report = checkDurability({ entries: log.entries, initialMode: log.initialMode, actual });
+  const report = checkDurability({ entries: log.entries, initialMode: log.initialMode, actual, base: backing.initial });
   return { ...report, details: report.details.map((v) => `${v.offset}+${v.length}: ${v.reason}`) };
 }
 
@@ -138,7 +143,7 @@ describe('power-loss simulator and the oracle', () => {
     expect([ru.lost, ru.violations]).toEqual([1, 0]);
   });
 
-  it.each(STORE_KINDS)(
+  it.each([...STORE_KINDS, ...OVERLAY_KINDS])(
     'random workloads on the %s store, crashes anywhere: 0 violations in every mode, and the modes differ',
     async (kind) => {
       const lostBy: Record<string, number> = {};
@@ -167,14 +172,17 @@ describe('power-loss simulator and the oracle', () => {
     },
   );
 
-  it.each(STORE_KINDS)('writethrough and directsync never lose an acknowledged write (%s store)', async (kind) => {
-    for (const mode of ['writethrough', 'directsync'] as const) {
-      for (let seed = 1; seed <= 10; seed++) {
-        const o = await crashRound(kind, mode, seed, 16 * 1024, seed * 37);
-        expect(o.violations).toBe(0);
+  it.each([...STORE_KINDS, ...OVERLAY_KINDS])(
+    'writethrough and directsync never lose an acknowledged write (%s store)',
+    async (kind) => {
+      for (const mode of ['writethrough', 'directsync'] as const) {
+        for (let seed = 1; seed <= 10; seed++) {
+          const o = await crashRound(kind, mode, seed, 16 * 1024, seed * 37);
+          expect(o.violations).toBe(0);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('a crash inside one request', () => {

@@ -36,6 +36,8 @@ export class Disk {
   readonly transportKind: 'shared-memory' | 'messages';
   /** What powerLoss() loses: see OpenDiskOptions.crashModel. */
   readonly crashModel: CrashModel;
+  /** An overlay's base: its URL, or "blob"; undefined for other disks. */
+  readonly base: string | undefined;
   private mode: CacheMode;
   private readonly worker: Worker;
   private readonly transport: Transport;
@@ -52,6 +54,7 @@ export class Disk {
     this.blockSize = info.blockSize;
     this.uncleanShutdown = info.uncleanShutdown;
     this.crashModel = info.crashModel;
+    this.base = info.base;
     this.mode = info.cacheMode;
     this.worker = worker;
     this.transport = transport;
@@ -128,6 +131,14 @@ export class Disk {
 
   stats(): Promise<DiskStats> {
     return this.guard() ?? this.transport.call({ op: 'stats' });
+  }
+
+  /**
+   * An overlay drops every local change and is its base again (durable once
+   * it resolves). Other disks: ENOTSUP.
+   */
+  reset(): Promise<void> {
+    return this.guard() ?? this.transport.call({ op: 'reset' });
   }
 
   /** Writes everything back, syncs, marks the disk cleanly closed and ends the worker. */

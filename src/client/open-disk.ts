@@ -35,6 +35,13 @@ export interface OpenDiskOptions {
   crashModel?: CrashModel;
   /** With crashModel 'power': the simulated disk's volatile write cache. Default 16 MiB. */
   deviceCacheSize?: number;
+  /**
+   * Makes the disk a copy-on-write overlay over a read-only base image: a
+   * URL (read lazily with HTTP Range requests; relative to the page) or a
+   * Blob/File. Created over it if new (size defaults to the base's length),
+   * checked against it if not; a URL overlay reopens without it.
+   */
+  base?: { url: string } | { blob: Blob };
 }
 
 function canShareMemory(): boolean {
@@ -74,7 +81,8 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
   if (deviceCacheSize !== undefined && (!Number.isSafeInteger(deviceCacheSize) || deviceCacheSize < 0)) {
     throw new DiskError('EINVAL', `deviceCacheSize ${String(deviceCacheSize)} must be a whole number of bytes.`);
   }
-  if (backend === 'memory' && opts.size === undefined) {
+  const base = checkBase(opts.base);
+  if (backend === 'memory' && opts.size === undefined && !base) {
     throw new DiskError('EINVAL', 'A memory disk lives only while open: give its size.');
   }
   return {
@@ -87,7 +95,27 @@ function checkOptions(opts: OpenDiskOptions): OpenRequest {
     lockTimeoutMs,
     crashModel,
     deviceCacheSize,
+    base,
   };
+}
+
+/** The base as the worker takes it: a URL made absolute (the worker's own is its script's). */
+function checkBase(base: OpenDiskOptions['base']): OpenRequest['base'] {
+  if (base === undefined) return undefined;
+  const bad = () => new DiskError('EINVAL', 'base must be { url: string } or { blob: Blob } (a File is a Blob).');
+  if (typeof base !== 'object' || base === null) throw bad();
+  if ('blob' in base) {
+    if (!(base.blob instanceof Blob)) throw bad();
+    if (base.blob.size === 0)
+      throw new DiskError('EINVAL', 'The base Blob is empty: an overlay needs a base of at least one byte.');
+    return { blob: base.blob };
+  }
+  if (typeof (base as { url?: unknown }).url !== 'string') throw bad();
+  try {
+    return { url: new URL(base.url, globalThis.location?.href).href };
+  } catch {
+    throw new DiskError('EINVAL', `base.url ${JSON.stringify(base.url)} is not a URL.`);
+  }
 }
 
 /**

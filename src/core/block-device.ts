@@ -223,7 +223,30 @@ export class BlockDevice {
     return this.run(undefined, async () => ({
       ...this.snapshot(),
       allocatedBytes: (await this.data.allocatedBytes?.()) ?? Number.NaN,
+      baseBytesFetched: this.data.baseBytesFetched?.() ?? 0,
     }));
+  }
+
+  /**
+   * Drops every change: an overlay is its base again. Cached blocks go too,
+   * dirty ones included (they are changes). Durable once it completes.
+   */
+  reset(): Promise<void> {
+    return this.run(undefined, () =>
+      this.writable(async () => {
+        const reset = this.data.reset?.bind(this.data);
+        if (!reset) {
+          throw new DiskError(
+            'ENOTSUP',
+            'reset() returns an overlay to its base, and this disk has none: discard(0, size) empties it instead.',
+          );
+        }
+        this.cache.clear();
+        await this.settleOutstanding();
+        await reset();
+        this.syncedSeq = this.writeSeq;
+      }),
+    );
   }
 
   /** Writes everything back, syncs, marks the disk clean and closes the stores. */

@@ -32,10 +32,17 @@ export interface BlockStore {
   discard?(offset: number, length: number): void | Promise<void>;
   close(): void | Promise<void>;
   /**
+   * Drops every write ever made: the store reads as it was created (an
+   * overlay: its base). Durable once it completes. Optional: only overlays.
+   */
+  reset?(): void | Promise<void>;
+  /**
    * Bytes of storage the disk's data takes now (what the browser counts
    * against the quota, give or take its own overhead). Optional.
    */
   allocatedBytes?(): number | Promise<number>;
+  /** An overlay's bytes fetched from its base so far. Optional: only overlays. */
+  baseBytesFetched?(): number;
   /**
    * Where the stored bytes end (a file's length). Optional: a layer that
    * hands out space in a store uses it to know which bytes were never

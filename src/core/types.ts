@@ -47,6 +47,8 @@ export interface DiskStats {
    * the disk's size); NaN where the backend cannot say.
    */
   allocatedBytes: number;
+  /** An overlay's bytes fetched from its base in this session (0 for other disks). */
+  baseBytesFetched: number;
 }
 
 export function emptyStats(): DiskStats {
@@ -71,5 +73,6 @@ export function emptyStats(): DiskStats {
     cacheHits: 0,
     cacheMisses: 0,
     allocatedBytes: Number.NaN,
+    baseBytesFetched: 0,
   };
 }

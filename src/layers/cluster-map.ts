@@ -4,6 +4,7 @@ import { DiskError } from '../core/errors';
 import { nextTask } from '../core/next-task';
 import { eachPiece } from '../core/pieces';
 import { allDone, type BlockStore, type MaybePromise } from '../core/store';
+import type { BaseIdentity } from '../stores/base-image';
 
 /**
  * A thin disk over two plain files, the way qcow2's L1/L2 tables make
@@ -26,6 +27,10 @@ import { allDone, type BlockStore, type MaybePromise } from '../core/store';
  * synced): a crash of the worker cannot lose it. Allocations issued in one
  * burst share one data sync and one map write (group commit).
  *
+ * An overlay's map (format 2) also records its base image's identity, and
+ * there "unallocated" means "the base's bytes" (the overlay layer reads
+ * them) while "zero" means zeros: a discard shows zeros, not the base.
+ *
  * Map file: page 0 is a header (CRC-checked, written once); then the L1
  * table (one u32 per L2 table: the page holding it, 0 for none); then L2
  * tables, one 4 KiB page each (one u32 per cluster: 0 unallocated, 1 zero,
@@ -36,7 +41,9 @@ const PAGE = 4096;
 /** Entries per L2 table. */
 const PER_L2 = PAGE / 4;
 const MAGIC = 0x504d4457; // "WDMP"
+/** Format 1: a thin disk. Format 2: an overlay (the header records its base). */
 const FORMAT = 1;
+const FORMAT_OVERLAY = 2;
 const UNALLOCATED = 0;
 const ZERO = 1;
 /** A physical cluster's entry value. */
@@ -54,11 +61,15 @@ export interface Extent {
 export interface ClusterMapGeometry {
   clusterSize: number;
   diskSize: number;
+  /** An overlay's base: its unallocated clusters are the base's bytes, not zeros. */
+  base?: BaseIdentity;
 }
 
 export class ClusterMapStore implements BlockStore {
   readonly clusterSize: number;
   readonly diskSize: number;
+  /** The overlay's base, as recorded at creation (undefined: a plain thin disk). */
+  readonly base: BaseIdentity | undefined;
   private readonly data: BlockStore;
   private readonly map: BlockStore;
   private readonly l1: Uint32Array;
@@ -104,6 +115,7 @@ export class ClusterMapStore implements BlockStore {
     this.map = map;
     this.clusterSize = g.clusterSize;
     this.diskSize = g.diskSize;
+    this.base = g.base;
     const l1Entries = Math.ceil(Math.ceil(g.diskSize / g.clusterSize) / PER_L2);
     this.l1Pages = Math.max(1, Math.ceil((l1Entries * 4) / PAGE));
     this.l1 = new Uint32Array(this.l1Pages * PER_L2);
@@ -147,6 +159,13 @@ export class ClusterMapStore implements BlockStore {
     return store;
   }
 
+  /** The geometry (and an overlay's base) recorded in `map`; undefined for a map never written. */
+  static async recorded(map: BlockStore): Promise<ClusterMapGeometry | undefined> {
+    const head = new Uint8Array(PAGE);
+    await map.read(0, head);
+    return decodeHeader(head);
+  }
+
   /** Reads L1 and every L2 table; finds the used and the free physical clusters. */
   private async load(): Promise<void> {
     await this.map.read(PAGE, new Uint8Array(this.l1.buffer));
@@ -183,7 +202,9 @@ export class ClusterMapStore implements BlockStore {
     }
     this.clusters = maxPhysical + 1;
     const end = this.data.byteLength?.() ?? Number.NaN;
-    if (Number.isFinite(end)) this.pristineFrom = Math.max(this.clusters, Math.ceil(end / this.clusterSize));
+    // In an overlay an unallocated cluster shows the base, not zeros: no cluster is pristine there.
+    if (Number.isFinite(end) && !this.base)
+      this.pristineFrom = Math.max(this.clusters, Math.ceil(end / this.clusterSize));
     // Free: the unused ones below the highest used. (Clusters past it —
     // written by a session that crashed before mapping them — are reused too.)
     for (let p = this.clusters - 1; p >= 0; p--) if (!inUse[p]) this.free.push(p);
@@ -235,17 +256,18 @@ export class ClusterMapStore implements BlockStore {
       }
     } catch (err) {
       // The data file refused (no space, power cut): the new clusters go
-      // back, unmapped, and the range reads as before. (The stores under
-      // a thin disk fail synchronously.)
-      for (const [v, old, p] of fresh.reverse()) {
-        this.setEntry(v, old);
-        this.free.push(p);
-        this.used--;
-      }
-      throw err;
+      // back, unmapped, and the range reads as before.
+      this.rollBack(fresh, err);
     }
     this.dataDirty = true;
     if (fresh.length > 0) {
+      const written = allDone(waits);
+      // An asynchronous store (IndexedDB) fails later: the new clusters go
+      // back then, before a commit could map them over data never written.
+      if (written instanceof Promise) {
+        waits.length = 0;
+        waits.push(written.catch((err: unknown) => this.rollBack(fresh, err)));
+      }
       waits.push(this.commitSoon());
     }
     return allDone(waits);
@@ -277,30 +299,57 @@ export class ClusterMapStore implements BlockStore {
 
   /** Data durable, then the map written and durable; freed clusters become reusable. */
   sync(): MaybePromise {
-    // After a commit still on its way (its map writes must come before this sync), then this one.
-    return then(
-      then(this.committing, () => this.commit()),
-      () => {
-        // What a sync covers counts as clean only once it has succeeded: a
-        // failed one (no space, power cut) leaves it for the next.
-        const dataSync = this.dataDirty ? this.syncData() : undefined;
-        const freed = this.writtenFree;
-        this.writtenFree = [];
-        const mapSync = this.mapDirty
-          ? orElse(
-              () => {
-                this.mapDirty = false;
-                return this.map.sync();
-              },
-              () => {
-                this.mapDirty = true;
-                this.writtenFree.push(...freed);
-              },
-            )
-          : undefined;
-        return then(allDone([dataSync, mapSync]), () => this.release(freed));
-      },
-    );
+    // After every commit on its way (their map writes must come before this sync), then this one.
+    return then(this.settleCommits(), () => {
+      // What a sync covers counts as clean only once it has succeeded: a
+      // failed one (no space, power cut) leaves it for the next.
+      const dataSync = this.dataDirty ? this.syncData() : undefined;
+      const freed = this.writtenFree;
+      this.writtenFree = [];
+      const mapSync = this.mapDirty
+        ? orElse(
+            () => {
+              this.mapDirty = false;
+              return this.map.sync();
+            },
+            () => {
+              this.mapDirty = true;
+              this.writtenFree.push(...freed);
+            },
+          )
+        : undefined;
+      return then(allDone([dataSync, mapSync]), () => this.release(freed));
+    });
+  }
+
+  /**
+   * Forgets every cluster: all unallocated again (an overlay shows its base
+   * again, a thin disk zeros). What was pending is synced first; then the
+   * emptied L1 is made durable before the data file is cut, so no map
+   * entry can point at data that is gone.
+   */
+  async reset(): Promise<void> {
+    await this.sync();
+    const before = this.clusters;
+    this.l1.fill(0);
+    this.l2.clear();
+    this.dirtyL2.clear();
+    this.dirtyL1.clear();
+    this.newTables = false;
+    this.nextPage = 1 + this.l1Pages;
+    this.clusters = 0;
+    this.used = 0;
+    this.free.length = 0;
+    this.pendingFree = [];
+    this.writtenFree = [];
+    this.dataDirty = false;
+    this.newClusters = false;
+    this.pristineFrom = Number.POSITIVE_INFINITY;
+    for (let page = 0; page < this.l1Pages; page++) {
+      await this.map.write((1 + page) * PAGE, new Uint8Array(PAGE));
+    }
+    await this.map.sync();
+    if (before > 0) await this.data.discard?.(0, before * this.clusterSize);
   }
 
   close(): MaybePromise {
@@ -361,6 +410,17 @@ export class ClusterMapStore implements BlockStore {
     return p;
   }
 
+  /** Unmaps clusters a failed write allocated (those still mapped as it left them) and fails with its error. */
+  private rollBack(fresh: [number, number, number][], err: unknown): never {
+    for (const [v, old, p] of fresh.reverse()) {
+      if (this.entry(v) !== p + FIRST_PHYSICAL) continue;
+      this.setEntry(v, old);
+      this.free.push(p);
+      this.used--;
+    }
+    throw err;
+  }
+
   /** Freed clusters become reusable; a free tail of the data file is cut off. */
   private release(freed: number[]): MaybePromise {
     for (const p of freed) this.free.push(p);
@@ -379,6 +439,29 @@ export class ClusterMapStore implements BlockStore {
     return this.data.discard?.(end, (before - this.clusters) * this.clusterSize);
   }
 
+  /**
+   * Commits what is pending, once every commit already running has ended.
+   * Waiting only for the one running when the sync was called is not
+   * enough: the next task's commit may start meanwhile and take this
+   * sync's changes — a sync that did not wait for it would then make the
+   * map durable without them (found by the IndexedDB overlay's crash test).
+   */
+  private settleCommits(): MaybePromise {
+    if (this.committing) return this.committing.then(() => this.settleCommits());
+    return then(this.commit(), () => (this.committing ? this.settleCommits() : undefined));
+  }
+
+  /**
+   * A commit once the running one (if any) has ended. Commits never
+   * overlap: one still waiting to write its new table's L1 entry would
+   * otherwise be overtaken by the next, and a sync that waited for the
+   * next could make the map durable without that L1 entry.
+   */
+  private commitInTurn(): MaybePromise {
+    if (this.committing) return this.committing.then(() => this.commitInTurn());
+    return this.commit();
+  }
+
   /** Writes the map changes with the next task (or the next sync, if sooner). */
   private commitSoon(): Promise<void> {
     this.epoch ??= deferred();
@@ -387,7 +470,7 @@ export class ClusterMapStore implements BlockStore {
       nextTask(() => {
         this.scheduled = false;
         try {
-          const r = this.commit();
+          const r = this.commitInTurn();
           if (r instanceof Promise) r.catch(() => undefined);
         } catch {
           // The writes waiting on this commit have its error.
@@ -558,10 +641,19 @@ function encodeHeader(g: ClusterMapGeometry): Uint8Array {
   const page = new Uint8Array(PAGE);
   const view = new DataView(page.buffer);
   view.setUint32(0, MAGIC, true);
-  view.setUint32(4, FORMAT, true);
+  view.setUint32(4, g.base ? FORMAT_OVERLAY : FORMAT, true);
   view.setUint32(8, g.clusterSize, true);
   view.setFloat64(12, g.diskSize, true);
   view.setUint32(20, crc32(page.subarray(0, 20)), true);
+  if (g.base) {
+    // The base's identity: its length, then JSON, then a CRC of both.
+    const json = new TextEncoder().encode(JSON.stringify(g.base));
+    if (28 + json.length + 4 > PAGE)
+      throw new DiskError('EINVAL', 'The base URL is too long to record (over 3.5 KiB).');
+    view.setUint32(24, json.length, true);
+    page.set(json, 28);
+    view.setUint32(28 + json.length, crc32(page.subarray(24, 28 + json.length)), true);
+  }
   return page;
 }
 
@@ -569,8 +661,16 @@ function decodeHeader(page: Uint8Array): ClusterMapGeometry | undefined {
   const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
   if (view.getUint32(0, true) !== MAGIC) return undefined;
   if (view.getUint32(20, true) !== crc32(page.subarray(0, 20))) return undefined;
-  if (view.getUint32(4, true) > FORMAT) {
+  const format = view.getUint32(4, true);
+  if (format > FORMAT_OVERLAY) {
     throw new DiskError('ENOTSUP', 'The disk’s cluster map was made by a newer webdisk: update webdisk to open it.');
   }
-  return { clusterSize: view.getUint32(8, true), diskSize: view.getFloat64(12, true) };
+  const g: ClusterMapGeometry = { clusterSize: view.getUint32(8, true), diskSize: view.getFloat64(12, true) };
+  if (format === FORMAT_OVERLAY) {
+    const n = view.getUint32(24, true);
+    const ok = 28 + n + 4 <= PAGE && view.getUint32(28 + n, true) === crc32(page.subarray(24, 28 + n));
+    if (!ok) throw new DiskError('ECORRUPT', 'The overlay’s record of its base is damaged.');
+    g.base = JSON.parse(new TextDecoder().decode(page.subarray(28, 28 + n))) as BaseIdentity;
+  }
+  return g;
 }

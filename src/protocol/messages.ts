@@ -1,6 +1,7 @@
 import type { DiskErrorData } from '../core/errors';
 import type { Backend, BackendChoice, CacheMode, CrashModel, DiskStats } from '../core/types';
 import type { BackendReason } from '../stores/backends';
+import type { BaseSpec } from '../stores/base-image';
 
 /**
  * The worker boundary: a small typed protocol (comlink-style, but
@@ -22,6 +23,8 @@ export interface OpenRequest {
   crashModel: CrashModel;
   /** Power model only: the simulated disk's volatile cache. */
   deviceCacheSize?: number;
+  /** An overlay's base: a URL (made absolute by the client) or a Blob. */
+  base?: BaseSpec;
 }
 
 /** What the worker answers to a successful open. */
@@ -35,6 +38,8 @@ export interface DiskInfo {
   cacheMode: CacheMode;
   uncleanShutdown: boolean;
   crashModel: CrashModel;
+  /** An overlay's base: its URL, or "blob". */
+  base?: string;
 }
 
 /**
@@ -52,6 +57,8 @@ export interface Operations {
   setCacheMode: { request: { mode: CacheMode }; reply: void };
   stats: { request: Record<never, never>; reply: DiskStats };
   close: { request: Record<never, never>; reply: void };
+  /** An overlay drops every local change. */
+  reset: { request: Record<never, never>; reply: void };
 }
 export type Op = keyof Operations;
 export type RequestOf<O extends Op> = { op: O } & Operations[O]['request'];

@@ -14,8 +14,9 @@ export interface OpenedBackend {
   /**
    * A thin disk's cluster map: `data` then holds its clusters densely and
    * the stack puts a ClusterMapStore over both (OPFS, whose files count
-   * their full length against the quota). Absent: `data` is the disk
-   * (IndexedDB and memory are thin by themselves; raw OPFS disks of format 1).
+   * their full length against the quota; overlays on every backend). Absent:
+   * `data` is the disk (IndexedDB and memory are thin by themselves; raw
+   * OPFS disks of format 1).
    */
   map?: BlockStore;
   /** Removes the disk again if this open created it (call after closing the stores). */
@@ -38,8 +39,12 @@ export interface DiskBackend {
   /** Disks can be listed and deleted in this context (a page or a worker). */
   canList(): boolean;
   exists(name: string): Promise<boolean>;
-  /** Opens the disk's stores, creating the disk if `create` (else EINVAL when missing). */
-  open(name: string, create: boolean): Promise<OpenedBackend>;
+  /**
+   * Opens the disk's stores, creating the disk if `create` (else EINVAL
+   * when missing). `overlay`: a new disk will be an overlay, so it needs a
+   * map file (an existing overlay has one anyway).
+   */
+  open(name: string, create: boolean, overlay: boolean): Promise<OpenedBackend>;
   list(): Promise<DiskEntry[]>;
   /** Deletes the disk; a missing one is not an error. The caller holds the disk's lock. */
   remove(name: string): Promise<void>;
@@ -111,9 +116,15 @@ function unsupported(backend: PersistentBackend): DiskError {
 }
 
 /** Opens the stores of a disk on `backend`. */
-export function openBackend(backend: Backend, name: string, create: boolean): Promise<OpenedBackend> {
+export function openBackend(backend: Backend, name: string, create: boolean, overlay: boolean): Promise<OpenedBackend> {
   if (backend === 'memory') {
-    return Promise.resolve({ data: new MemoryStore(), meta: new MemoryStore(), discardIfNew: async () => {} });
+    return Promise.resolve({
+      data: new MemoryStore(),
+      meta: new MemoryStore(),
+      // Memory is thin by itself; an overlay needs a map all the same (unallocated ≠ zero).
+      map: overlay ? new MemoryStore() : undefined,
+      discardIfNew: async () => {},
+    });
   }
-  return (PERSISTENT_BACKENDS.find((b) => b.name === backend) as DiskBackend).open(name, create);
+  return (PERSISTENT_BACKENDS.find((b) => b.name === backend) as DiskBackend).open(name, create, overlay);
 }

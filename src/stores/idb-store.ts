@@ -36,7 +36,8 @@ import type { BlockStore } from '../core/store';
 
 /** The object stores of a disk's database (see idb-disks.ts). */
 export interface DiskSchema extends DBSchema {
-  info: { key: string; value: { format: number; chunkSize: number } };
+  /** `overlay`: the disk is an overlay (its cluster map is in `meta`, from key 2048). */
+  info: { key: string; value: { format: number; chunkSize: number; overlay?: boolean } };
   meta: { key: number; value: ArrayBuffer };
   data: { key: number; value: ArrayBuffer };
   blocks: { key: number; value: ArrayBuffer };

@@ -37,7 +37,13 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
   if (o.backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
   try {
     const { backend, reason } = await chooseBackend(o.backend, o.name);
-    const stores = await openBackend(backend, o.name, o.size !== undefined);
+    let baseLabel: string | undefined;
+    const stores = await openBackend(
+      backend,
+      o.name,
+      o.size !== undefined || o.base !== undefined,
+      o.base !== undefined,
+    );
     try {
       // powerLoss() flips the switch: no store call gets through after it.
       // It lives in the ring's control block when memory can be shared;
@@ -48,12 +54,14 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
         deviceCacheSize: o.deviceCacheSize,
         power,
         size: o.size,
+        base: o.base,
       });
       abandonStores = stacked.abandon;
+      baseLabel = stacked.overlay?.baseLabel;
       device = await BlockDevice.open({
         data: stacked.data,
         meta: stacked.meta,
-        size: o.size,
+        size: stacked.size,
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
         cache: o.cache,
@@ -84,6 +92,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
         cacheMode: device.cacheMode,
         uncleanShutdown: device.uncleanShutdown,
         crashModel: o.crashModel,
+        base: baseLabel,
       },
     });
   } catch (err) {

@@ -23,5 +23,7 @@ export function execute(dev: BlockDevice, req: Request, data?: Uint8Array): Prom
       return dev.stats();
     case 'close':
       return dev.close();
+    case 'reset':
+      return dev.reset();
   }
 }

@@ -1,0 +1,201 @@
+import { DiskError } from '../core/errors';
+import { ForwardingStore, type MaybePromise } from '../core/store';
+import type { BaseImage } from '../stores/base-image';
+import type { ClusterMapStore, Extent } from './cluster-map';
+
+/**
+ * A copy-on-write overlay: a cluster map whose unallocated clusters are a
+ * read-only base image's bytes (QEMU's backing file). Writes stay local;
+ * a discard makes clusters zero, not the base.
+ *
+ * - Reads of unallocated clusters fetch them from the base — adjacent ones
+ *   in one request — and install them as local clusters (copy-on-read), so
+ *   no byte is fetched twice, not even after a reboot.
+ * - A write or discard that covers part of an unallocated cluster fetches
+ *   that cluster first: the rest of it must keep the base's bytes.
+ * - Installed clusters are ordinary allocations: their map entries become
+ *   durable only after their data (the map never skips that sync in an
+ *   overlay), so a crash shows the base or the installed copy, both the same.
+ *
+ * Requests take effect in call order: while one waits on the base, later
+ * ones wait behind it (so none is fetched twice concurrently, and a read
+ * sees the writes called before it). Without a fetch pending, calls pass
+ * straight through at the cluster map's own cost.
+ */
+export class OverlayStore extends ForwardingStore {
+  private fetched = 0;
+  private readonly map: ClusterMapStore;
+  private readonly base: BaseImage;
+  /** The last request that had to wait for the base (or for one that did). */
+  private tail: Promise<void> | undefined;
+
+  constructor(map: ClusterMapStore, base: BaseImage) {
+    super(map);
+    this.map = map;
+    this.base = base;
+  }
+
+  override read(offset: number, dst: Uint8Array): MaybePromise {
+    return this.inOrder(
+      () => this.fromBase(offset, dst.length, 'all').length > 0,
+      async () => {
+        const runs = this.fromBase(offset, dst.length, 'all');
+        const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
+        // The local part, then the base's over the unallocated part.
+        await this.map.read(offset, dst);
+        for (const [i, r] of runs.entries()) {
+          const from = Math.max(offset, r.offset);
+          const to = Math.min(offset + dst.length, r.offset + r.length);
+          dst.set(fetched[i].subarray(from - r.offset, to - r.offset), from - offset);
+        }
+        this.install(runs, fetched);
+      },
+      () => this.map.read(offset, dst),
+    );
+  }
+
+  override write(offset: number, src: Uint8Array): MaybePromise {
+    return this.inOrder(
+      () => this.fromBase(offset, src.length, 'partial').length > 0,
+      async () => {
+        await this.fillPartial(offset, src.length);
+        await this.map.write(offset, src);
+      },
+      () => this.map.write(offset, src),
+    );
+  }
+
+  override discard(offset: number, length: number): MaybePromise {
+    return this.inOrder(
+      () => this.fromBase(offset, length, 'partial').length > 0,
+      async () => {
+        await this.fillPartial(offset, length);
+        await this.map.discard(offset, length);
+      },
+      () => this.map.discard(offset, length),
+    );
+  }
+
+  override sync(): MaybePromise {
+    return this.inOrder(
+      () => false,
+      () => Promise.resolve(this.map.sync()),
+      () => this.map.sync(),
+    );
+  }
+
+  override close(): MaybePromise {
+    return this.inOrder(
+      () => false,
+      () => Promise.resolve(this.map.close()),
+      () => this.map.close(),
+    );
+  }
+
+  /** The base, as DiskInfo shows it: its URL, or "blob". */
+  get baseLabel(): string {
+    const id = this.base.identity;
+    return id.kind === 'url' ? this.base.label : 'blob';
+  }
+
+  /** Base bytes fetched so far (this session). */
+  baseBytesFetched(): number {
+    return this.fetched;
+  }
+
+  /** Every local change is dropped: the disk is its base again. */
+  reset(): Promise<void> {
+    return this.inOrder(
+      () => true,
+      () => this.map.reset(),
+    ) as Promise<void>;
+  }
+
+  /**
+   * Runs `slow` after every request still waiting, or at once if none is
+   * and `needsBase()` says it must fetch; otherwise `fast` (default: `slow`)
+   * passes straight through.
+   */
+  private inOrder(needsBase: () => boolean, slow: () => Promise<void>, fast?: () => MaybePromise): MaybePromise {
+    let r: Promise<void>;
+    if (this.tail) r = this.tail.then(slow);
+    else if (needsBase() || !fast) r = slow();
+    else return fast();
+    const settled = r.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tail = settled;
+    void settled.then(() => {
+      if (this.tail === settled) this.tail = undefined;
+    });
+    return r;
+  }
+
+  /**
+   * The clusters of [offset, offset + length) that must come from the base,
+   * as cluster-aligned runs within the base's length: every unallocated one
+   * ('all', for a read) or only those the range covers in part ('partial',
+   * for a write or discard: the rest of the cluster keeps the base's bytes).
+   */
+  private fromBase(offset: number, length: number, which: 'all' | 'partial'): Extent[] {
+    const cs = this.map.clusterSize;
+    const baseEnd = this.base.identity.length;
+    if (length === 0 || offset >= baseEnd) return [];
+    const out: Extent[] = [];
+    const add = (from: number, to: number) => {
+      const start = Math.floor(from / cs) * cs;
+      const end = Math.min(Math.ceil(to / cs) * cs, baseEnd);
+      if (end <= start) return;
+      const last = out.at(-1);
+      if (last && last.offset + last.length >= start) last.length = Math.max(last.length, end - last.offset);
+      else out.push({ offset: start, length: end - start, state: 'unallocated' });
+    };
+    const unallocated = (e: Extent) => e.state === 'unallocated';
+    if (which === 'all') {
+      for (const e of this.map.blockStatus(offset, length)) if (unallocated(e)) add(e.offset, e.offset + e.length);
+      return out;
+    }
+    const end = offset + length;
+    const firstCluster = Math.floor(offset / cs);
+    const lastCluster = Math.floor((end - 1) / cs);
+    if (offset % cs !== 0 && this.map.blockStatus(offset, 1).every(unallocated)) add(offset, offset + 1);
+    if (end % cs !== 0 && (lastCluster !== firstCluster || offset % cs === 0)) {
+      if (this.map.blockStatus(end - 1, 1).every(unallocated)) add(end - 1, end);
+    }
+    return out;
+  }
+
+  /** Installs the base's bytes of the clusters [offset, offset + length) that it covers in part. */
+  private async fillPartial(offset: number, length: number): Promise<void> {
+    const runs = this.fromBase(offset, length, 'partial');
+    if (runs.length === 0) return;
+    const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
+    await Promise.all(runs.map((r, i) => this.map.write(r.offset, fetched[i])));
+  }
+
+  /** The base's bytes of a cluster-aligned run, zeros past the base's end (a disk larger than its base). */
+  private async fetch(run: Extent): Promise<Uint8Array> {
+    const bytes = await this.base.read(run.offset, run.length);
+    if (bytes.length !== run.length) {
+      throw new DiskError('EIO', `${this.base.label} gave ${bytes.length} bytes for ${run.length}.`);
+    }
+    this.fetched += bytes.length;
+    return bytes;
+  }
+
+  /**
+   * Copy-on-read: fetched clusters become local ones. A failure (no space)
+   * costs nothing but a fetch next time: they stay unallocated, still the base.
+   */
+  private install(runs: Extent[], fetched: Uint8Array[]): void {
+    for (const [i, r] of runs.entries()) {
+      try {
+        const done = this.map.write(r.offset, fetched[i]);
+        if (done instanceof Promise) done.catch(() => undefined);
+      } catch {
+        // Not installed: read from the base again next time.
+      }
+    }
+  }
+}

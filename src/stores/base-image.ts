@@ -1,0 +1,195 @@
+import { DiskError } from '../core/errors';
+
+/**
+ * A read-only base image under an overlay disk: a URL read with HTTP Range
+ * requests, or a Blob (a File the user picked). Bytes are read on demand
+ * and checked against the identity recorded when the overlay was made, so
+ * a base that changed gives an error, never mixed content.
+ */
+
+/** What identifies a base: recorded in the overlay's map at creation. */
+export type BaseIdentity =
+  | {
+      kind: 'url';
+      url: string;
+      length: number;
+      /** The server's validators, where it sent them. */
+      etag?: string;
+      lastModified?: string;
+    }
+  | { kind: 'blob'; length: number; name?: string; lastModified?: number };
+
+/** Where an overlay's base is, as openDisk() takes it (a URL already made absolute). */
+export type BaseSpec = { url: string } | { blob: Blob };
+
+export interface BaseImage {
+  readonly identity: BaseIdentity;
+  /** For messages: the URL, or "the base Blob". */
+  readonly label: string;
+  /** The bytes [offset, offset + length) of the base (within its length). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** The whole identity must match (a URL may move: the bytes it names may not change). */
+export function sameBase(a: BaseIdentity, b: BaseIdentity): boolean {
+  if (a.kind !== b.kind || a.length !== b.length) return false;
+  if (a.kind === 'url' && b.kind === 'url') {
+    return (a.etag ?? null) === (b.etag ?? null) && (a.lastModified ?? null) === (b.lastModified ?? null);
+  }
+  if (a.kind === 'blob' && b.kind === 'blob') return a.lastModified === b.lastModified && a.name === b.name;
+  return false;
+}
+
+export function describeBase(id: BaseIdentity): string {
+  if (id.kind === 'url') return `${id.url} (${id.length} bytes${id.etag ? `, ETag ${id.etag}` : ''})`;
+  return `a Blob of ${id.length} bytes${id.name ? ` ("${id.name}")` : ''}`;
+}
+
+/** Opens the base `spec` names: a URL is asked for its length and validators (one 1-byte Range request). */
+export async function openBase(spec: BaseSpec, expected?: BaseIdentity): Promise<BaseImage> {
+  if ('blob' in spec) {
+    const b = spec.blob;
+    const identity: BaseIdentity = {
+      kind: 'blob',
+      length: b.size,
+      ...(b instanceof File ? { name: b.name, lastModified: b.lastModified } : {}),
+    };
+    if (expected && !sameBase(expected, identity)) throw changed(expected, identity);
+    return new BlobBase(b, identity);
+  }
+  if (expected) {
+    // Reopening: the server is asked nothing now (it may be down, and local
+    // clusters must stay readable); every answer is checked against the record.
+    if (expected.kind !== 'url') {
+      throw new DiskError(
+        'EINVAL',
+        `This overlay's base is ${describeBase(expected)}: give it again as base: { blob }.`,
+      );
+    }
+    return new UrlBase({ ...expected, url: spec.url });
+  }
+  const res = await rangeFetch(spec.url, 0, 1);
+  const length = totalLength(res);
+  if (length === undefined) {
+    throw new DiskError(
+      'ENOTSUP',
+      `The base ${spec.url} was not served with byte ranges (status ${res.status}, no Content-Range): an overlay reads its base in ranges. Serve it from a server with Range support.`,
+    );
+  }
+  await res.body?.cancel();
+  return new UrlBase({
+    kind: 'url',
+    url: spec.url,
+    length,
+    ...validators(res),
+  });
+}
+
+/** The base recorded for an overlay reopened without `base`: only a URL can be found again. */
+export function recordedBase(identity: BaseIdentity): BaseImage {
+  if (identity.kind !== 'url') {
+    throw new DiskError(
+      'EINVAL',
+      `This disk is an overlay over ${describeBase(identity)}: open it with base: { blob } giving that Blob again.`,
+    );
+  }
+  return new UrlBase(identity);
+}
+
+class BlobBase implements BaseImage {
+  readonly label = 'the base Blob';
+  constructor(
+    private readonly blob: Blob,
+    readonly identity: BaseIdentity,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    } catch (err) {
+      // A File changed or removed on disk after it was picked fails to read.
+      throw new DiskError(
+        'EIO',
+        `The base Blob could not be read (${(err as Error)?.message ?? err}): pick the file again.`,
+      );
+    }
+  }
+}
+
+class UrlBase implements BaseImage {
+  readonly label: string;
+  readonly identity: Extract<BaseIdentity, { kind: 'url' }>;
+
+  constructor(identity: Extract<BaseIdentity, { kind: 'url' }>) {
+    this.identity = identity;
+    this.label = identity.url;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const id = this.identity;
+    const res = await rangeFetch(id.url, offset, length);
+    const total = totalLength(res);
+    const got = { ...validators(res) };
+    const same =
+      total === id.length &&
+      (id.etag === undefined || got.etag === id.etag) &&
+      (id.lastModified === undefined || got.lastModified === id.lastModified);
+    if (res.status !== 206 || !same) {
+      await res.body?.cancel();
+      const now =
+        total === undefined
+          ? `status ${res.status} without a byte range`
+          : `${total} bytes${got.etag ? `, ETag ${got.etag}` : ''}${got.lastModified ? `, Last-Modified ${got.lastModified}` : ''}`;
+      throw new DiskError(
+        'EIO',
+        `The overlay's base ${id.url} changed: it was ${describeBase(id)} when the overlay was made, the server now answers ${now}. Its local changes are kept; reset() or delete the disk to start over from the new base.`,
+      );
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length !== length) {
+      throw new DiskError('EIO', `The base ${id.url} sent ${bytes.length} bytes for a range of ${length}: try again.`);
+    }
+    return bytes;
+  }
+}
+
+/** GET with a Range header; any failure to get an answer, or an error status, is EIO naming the URL. */
+async function rangeFetch(url: string, offset: number, length: number): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, cache: 'no-store' });
+  } catch (err) {
+    throw new DiskError(
+      'EIO',
+      `The overlay's base ${url} could not be fetched (${(err as Error)?.message ?? err}): check the network; local data stays readable.`,
+    );
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new DiskError(
+      'EIO',
+      `The overlay's base ${url} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}: it is missing or failing; local data stays readable.`,
+    );
+  }
+  return res;
+}
+
+/** The full length from `Content-Range: bytes a-b/total` (undefined without one). */
+function totalLength(res: Response): number | undefined {
+  if (res.status !== 206) return undefined;
+  const m = /\/(\d+)\s*$/.exec(res.headers.get('Content-Range') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+function validators(res: Response): { etag?: string; lastModified?: string } {
+  const etag = res.headers.get('ETag') ?? undefined;
+  const lastModified = res.headers.get('Last-Modified') ?? undefined;
+  return { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+}
+
+function changed(was: BaseIdentity, now: BaseIdentity): DiskError {
+  return new DiskError(
+    'EIO',
+    `The overlay's base changed: it was ${describeBase(was)} when the overlay was made, now it is ${describeBase(now)}. Give the same base, or reset() / delete the disk to start over.`,
+  );
+}
