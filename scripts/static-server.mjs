@@ -5,6 +5,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
+import { handleBaseImage } from './base-images.mjs';
 
 const root = resolve(process.argv[2] ?? '.');
 const port = Number(process.argv[3] ?? process.env.PORT ?? 5174);
@@ -23,6 +24,8 @@ const types = {
 };
 
 createServer((req, res) => {
+  // Base images for overlays (Range requests, counted): see base-images.mjs.
+  if (handleBaseImage(req, res, { 'Cross-Origin-Resource-Policy': 'same-origin' })) return;
   const url = new URL(req.url ?? '/', 'http://localhost');
   let path = normalize(join(root, decodeURIComponent(url.pathname)));
   if (!path.startsWith(root)) {

@@ -96,7 +96,8 @@ function newIdbBacking(overlay: boolean): Backing {
 
 /** Opens a device over a backing's stores, stacked as the worker stacks them; reopening keeps data. */
 export async function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
-  return BlockDevice.open({ ...(await stacked(await b.open(), opts.size, b.base)), ...opts });
+  const stores = await stacked(await b.open(), opts.size, b.base);
+  return BlockDevice.open({ ...stores, ...opts, size: opts.size ?? stores.size });
 }
 
 /** A backend's files with the layers over them (a thin disk's cluster map, an overlay), no simulators. */
@@ -104,9 +105,9 @@ export async function stacked(
   files: BackendStores,
   size?: number,
   base?: BaseSpec,
-): Promise<{ data: BlockStore; meta: BlockStore }> {
-  const { data, meta } = await stackStores(files, { crashModel: 'process', size, base });
-  return { data, meta };
+): Promise<{ data: BlockStore; meta: BlockStore; size?: number }> {
+  const { data, meta, size: created } = await stackStores(files, { crashModel: 'process', size, base });
+  return { data, meta, size: created };
 }
 
 /** Deterministic bytes for a write: distinct per (seed, index). */

@@ -511,7 +511,13 @@ export class BlockDevice {
         const whole = offset <= blockStart && end >= blockStart + bs;
         if (!whole) {
           this.counters.cacheMisses++;
-          await this.storeRead(blockStart, slot);
+          try {
+            await this.storeRead(blockStart, slot);
+          } catch (err) {
+            // Not read (an overlay's base failing): the slot holds nothing of this block.
+            this.cache.remove(b);
+            throw err;
+          }
         }
       }
       const from = Math.max(offset, blockStart);

@@ -328,7 +328,7 @@ export class ClusterMapStore implements BlockStore {
    * emptied L1 is made durable before the data file is cut, so no map
    * entry can point at data that is gone.
    */
-  async reset(): Promise<void> {
+  async clear(): Promise<void> {
     await this.sync();
     const before = this.clusters;
     this.l1.fill(0);

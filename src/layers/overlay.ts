@@ -107,7 +107,7 @@ export class OverlayStore extends ForwardingStore {
   reset(): Promise<void> {
     return this.inOrder(
       () => true,
-      () => this.map.reset(),
+      () => this.map.clear(),
     ) as Promise<void>;
   }
 

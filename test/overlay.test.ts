@@ -1,0 +1,368 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseBytes, handleBaseImage } from '../scripts/base-images.mjs';
+import type { BlockStore } from '../src/core/store';
+import { ClusterMapStore } from '../src/layers/cluster-map';
+import { OverlayStore } from '../src/layers/overlay';
+import { type BaseSpec, openBase } from '../src/stores/base-image';
+import { MemoryStore } from '../src/stores/memory-store';
+import { stackStores } from '../src/stores/stack';
+import { type Backing, newBackingOf, OVERLAY_KINDS, openOn, pattern, rejectsWith, sameBytes } from './helpers';
+
+// Overlays (src/layers/overlay.ts) in Node: against a model, over a Blob
+// base on memory files and IndexedDB, and over a URL served by the test
+// server's base-image handler, which counts every Range request.
+
+const CS = 64 * 1024;
+
+let server: Server;
+let origin = '';
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    if (!handleBaseImage(req, res)) res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+/** Defines base image `name` on the test server (see scripts/base-images.mjs); its URL. */
+async function serveBase(name: string, q: Record<string, string | number>): Promise<string> {
+  const params = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]));
+  await fetch(`${origin}/base-control/${name}?${params}`);
+  return `${origin}/base/${name}`;
+}
+
+async function baseStats(name: string): Promise<{ requests: number; bytes: number; ranges: string[] }> {
+  return (await fetch(`${origin}/base-stats/${name}`)).json();
+}
+
+/** A backing (memory files, as on OPFS) for an overlay over `base`. */
+function overlayBacking(base: BaseSpec): Backing {
+  const thin = newBackingOf('thin');
+  return { kind: 'overlay', base, open: () => thin.open() };
+}
+
+type Op =
+  | { kind: 'write'; offset: number; length: number; seed: number }
+  | { kind: 'read'; offset: number; length: number }
+  | { kind: 'discard'; offset: number; length: number }
+  | { kind: 'flush' }
+  | { kind: 'reset' }
+  | { kind: 'reopen' };
+
+describe('an overlay matches a model: base bytes until written, zeros after a discard, the base again after reset', () => {
+  // A base whose length is not a multiple of 512: the disk rounds up, and reads zeros past the base.
+  const BASE = 5 * CS + 1000;
+  const SIZE = Math.ceil(BASE / 512) * 512;
+  const span = fc.integer({ min: 0, max: SIZE - 1 }).chain((offset) =>
+    fc.record({
+      offset: fc.constant(offset),
+      length: fc.integer({ min: 1, max: Math.min(SIZE - offset, 3 * CS) }),
+    }),
+  );
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 5,
+      arbitrary: span.chain((s) => fc.record({ kind: fc.constant('write' as const), ...pick(s), seed: fc.nat() })),
+    },
+    { weight: 5, arbitrary: span.map((s) => ({ kind: 'read' as const, ...s })) },
+    { weight: 2, arbitrary: span.map((s) => ({ kind: 'discard' as const, ...s })) },
+    { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'reset' as const }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
+  );
+
+  it.each(OVERLAY_KINDS)(
+    '%s',
+    async (kind) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { maxLength: 25 }), fc.constantFrom(4096, 65536), async (ops, cacheBlock) => {
+          const b = newBackingOf(kind, BASE);
+          const initial = new Uint8Array(SIZE);
+          initial.set(b.initial as Uint8Array);
+          const model = initial.slice();
+          const open = () => openOn(b, { cache: 'writeback', cacheSize: 8 * cacheBlock, blockSize: cacheBlock });
+          let d = await open();
+          expect(d.size).toBe(SIZE);
+          for (const op of ops) {
+            if (op.kind === 'write') {
+              const bytes = pattern(op.length, op.seed);
+              await d.write(op.offset, bytes);
+              model.set(bytes, op.offset);
+            } else if (op.kind === 'read') {
+              sameBytes(await d.read(op.offset, op.length), model.subarray(op.offset, op.offset + op.length), 'read');
+            } else if (op.kind === 'discard') {
+              await d.discard(op.offset, op.length);
+              model.fill(0, op.offset, op.offset + op.length);
+            } else if (op.kind === 'flush') {
+              await d.flush();
+            } else if (op.kind === 'reset') {
+              await d.reset();
+              model.set(initial);
+            } else {
+              await d.close();
+              d = await open();
+            }
+          }
+          sameBytes(await d.read(0, SIZE), model, 'whole disk');
+          await d.close();
+        }),
+        { numRuns: Number(process.env.FC_RUNS ?? 60) },
+      );
+    },
+    120_000,
+  );
+});
+
+/** fast-check record fields from a plain span (keeps the write arbitrary one line). */
+function pick(s: { offset: number; length: number }) {
+  return { offset: fc.constant(s.offset), length: fc.constant(s.length) };
+}
+
+describe('an overlay over a URL', () => {
+  it('fetches each cluster once, adjacent clusters in one Range request, and keeps them across a reopen', async () => {
+    const url = await serveBase('once', { size: 16 * CS, seed: 7 });
+    const expected = baseBytes(16 * CS, 7);
+    const b = overlayBacking({ url });
+    let d = await openOn(b, { cache: 'writeback' });
+    expect(d.size).toBe(16 * CS);
+    const probe = await baseStats('once');
+    expect(probe.ranges, 'creation asks for one byte: the length and validators').toEqual(['0-0']);
+    // A large read (around the cache) of 8 unallocated clusters: one request.
+    sameBytes(await d.read(2 * CS, 8 * CS), expected.subarray(2 * CS, 10 * CS));
+    expect((await baseStats('once')).ranges.slice(1)).toEqual([`${2 * CS}-${10 * CS - 1}`]);
+    // Small reads through the cache: each cluster once, never one already here.
+    for (let off = 0; off < 16 * CS; off += 4096)
+      sameBytes(await d.read(off, 4096), expected.subarray(off, off + 4096));
+    const after = await baseStats('once');
+    expect(after.bytes, 'every base byte fetched exactly once').toBe(1 + 16 * CS);
+    expect((await d.stats()).baseBytesFetched).toBe(16 * CS);
+    expect((await d.stats()).allocatedBytes, 'copy-on-read: all of it is local now').toBe(16 * CS);
+    await d.close();
+    d = await openOn(b, {});
+    sameBytes(await d.read(0, 16 * CS), expected);
+    expect((await baseStats('once')).requests, 'a reopened overlay reads its copy').toBe(after.requests);
+    await d.close();
+  });
+
+  it('concurrent reads of one cluster fetch it once; a write into a base cluster keeps the rest of it', async () => {
+    const url = await serveBase('concurrent', { size: 4 * CS, seed: 8 });
+    const expected = baseBytes(4 * CS, 8).slice();
+    const d = await openOn(overlayBacking({ url }), { cache: 'none' });
+    const reads = await Promise.all([0, 100, 4096, 60_000].map((off) => d.read(off, 512)));
+    for (const [i, off] of [0, 100, 4096, 60_000].entries()) sameBytes(reads[i], expected.subarray(off, off + 512));
+    expect((await baseStats('concurrent')).ranges.slice(1)).toEqual([`0-${CS - 1}`]);
+    const patch = pattern(1000, 3);
+    await d.write(CS + 500, patch);
+    expected.set(patch, CS + 500);
+    sameBytes(await d.read(CS, CS), expected.subarray(CS, 2 * CS));
+    await d.discard(2 * CS + 10, 20);
+    expected.fill(0, 2 * CS + 10, 2 * CS + 30);
+    await d.discard(3 * CS, CS);
+    expected.fill(0, 3 * CS, 4 * CS);
+    sameBytes(await d.read(0, 4 * CS), expected, 'discarded clusters read zeros, not the base');
+    await d.close();
+  });
+
+  it('reset() drops every local change, durably; a disk without a base refuses it', async () => {
+    const url = await serveBase('reset', { size: 4 * CS, seed: 9 });
+    const b = overlayBacking({ url });
+    let d = await openOn(b, { cache: 'writeback' });
+    await d.write(0, new Uint8Array(4 * CS).fill(5));
+    await d.flush();
+    expect((await d.stats()).allocatedBytes).toBe(4 * CS);
+    await d.reset();
+    expect((await d.stats()).allocatedBytes).toBe(0);
+    sameBytes(await d.read(0, CS), baseBytes(CS, 9));
+    await d.write(CS, new Uint8Array(512).fill(6));
+    await d.close();
+    d = await openOn(b, {});
+    const back = await d.read(0, 2 * CS);
+    const want = baseBytes(2 * CS, 9).slice();
+    want.fill(6, CS, CS + 512);
+    sameBytes(back, want);
+    await d.close();
+    const plain = await openOn(newBackingOf('thin'), { size: CS });
+    await rejectsWith(plain.reset(), 'ENOTSUP');
+    await plain.close();
+  });
+
+  it('a base that changed, failed or vanished is EIO naming the URL; local clusters stay readable and writable', async () => {
+    const url = await serveBase('changing', { size: 4 * CS, seed: 10, lastModified: 1 });
+    const b = overlayBacking({ url });
+    let d = await openOn(b, { cache: 'writethrough' });
+    await d.write(0, new Uint8Array(CS).fill(1));
+    await d.close();
+    const expectEIO = async (p: Promise<unknown>, ...words: string[]) => {
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      );
+      expect(err?.code).toBe('EIO');
+      for (const w of [url, ...words]) expect(err?.message).toContain(w);
+    };
+    // Same length, new content (new ETag and Last-Modified).
+    await serveBase('changing', { size: 4 * CS, seed: 11, lastModified: 1 });
+    d = await openOn(b, {});
+    await expectEIO(d.read(CS, 512), 'changed');
+    sameBytes(await d.read(0, 512), new Uint8Array(512).fill(1), 'a local cluster');
+    await d.write(2 * CS, new Uint8Array(CS).fill(2), { fua: true });
+    sameBytes(await d.read(2 * CS, 512), new Uint8Array(512).fill(2), 'a whole cluster written');
+    await expectEIO(d.write(3 * CS + 7, new Uint8Array(10)), 'changed');
+    // Failing, then gone.
+    await serveBase('changing', { size: 4 * CS, seed: 10, lastModified: 1, status: 503 });
+    await expectEIO(d.read(CS, 512), '503');
+    await expectEIO(d.read(3 * CS, 512), '503');
+    sameBytes(await d.read(0, 512), new Uint8Array(512).fill(1));
+    // Back as it was: the same disk works again.
+    await serveBase('changing', { size: 4 * CS, seed: 10, lastModified: 1 });
+    sameBytes(await d.read(CS, 512), baseBytes(4 * CS, 10).subarray(CS, CS + 512));
+    await d.close();
+    // Nobody listening at all.
+    const dead = overlayBacking({ url: 'http://127.0.0.1:9/base/none' });
+    const files = await dead.open();
+    await rejectsWith(stackStores(files, { crashModel: 'process', base: dead.base }), 'EIO');
+  });
+
+  it('a server without Range support is ENOTSUP at creation, saying so', async () => {
+    const url = await serveBase('norange', { size: 2 * CS, seed: 1, ranges: 0 });
+    const files = await newBackingOf('thin').open();
+    await rejectsWith(stackStores(files, { crashModel: 'process', base: { url } }), 'ENOTSUP');
+  });
+});
+
+describe('overlay open rules', () => {
+  it('a Blob overlay needs its Blob again; another Blob is EIO; a disk without a base cannot become one', async () => {
+    const bytes = new Uint8Array(baseBytes(2 * CS, 3));
+    const blob = new Blob([bytes]);
+    const thin = newBackingOf('thin');
+    const b = { ...overlayBacking({ blob }), open: () => thin.open() };
+    const d = await openOn(b, {});
+    await d.write(0, new Uint8Array(10).fill(9));
+    await d.close();
+    await rejectsWith(stackStores(await thin.open(), { crashModel: 'process' }), 'EINVAL');
+    await rejectsWith(
+      stackStores(await thin.open(), { crashModel: 'process', base: { blob: new Blob([bytes, new Uint8Array(1)]) } }),
+      'EIO',
+    );
+    const again = await openOn(b, {});
+    const want = bytes.slice(0, 100);
+    want.fill(9, 0, 10);
+    sameBytes(await again.read(0, 100), want);
+    await again.close();
+    const plain = newBackingOf('thin');
+    await (await openOn(plain, { size: CS })).close();
+    await rejectsWith(stackStores(await plain.open(), { crashModel: 'process', base: { blob } }), 'EINVAL');
+  });
+});
+
+/**
+ * The crash rule overlays add: the map must never point at a copied
+ * cluster before its data is durable, or a crash shows zeros where the base
+ * was. A device that writes the map through and caches data makes that
+ * visible; a layer that skips the sync is caught.
+ */
+class MapBeforeData extends ClusterMapStore {
+  protected override syncDataBeforeMap(): void {}
+}
+
+async function crashedOverlay(kind: typeof ClusterMapStore, writes: [number, number][]): Promise<string[]> {
+  const base = new Uint8Array(baseBytes(8 * CS, 4));
+  const files = { data: new MemoryStore(), map: new MemoryStore() };
+  const device = (): { data: BlockStore; map: BlockStore } => ({
+    data: new PowerLossStoreLike(files.data),
+    map: files.map,
+  });
+  const blob = new Blob([base]);
+  const image = await openBase({ blob });
+  const dev = device();
+  const map = await kind.open(dev.data, dev.map, { clusterSize: CS, diskSize: 8 * CS, base: image.identity });
+  const overlay = new OverlayStore(map, image);
+  const model = base.slice();
+  for (const [offset, seed] of writes) {
+    const bytes = pattern(100, seed);
+    await overlay.write(offset, bytes);
+    model.set(bytes, offset);
+  }
+  await overlay.sync();
+  // One more unsynced copy-on-write; then the power goes.
+  await overlay.write(7 * CS + 5, pattern(10, 1));
+  const after = new OverlayStore(await ClusterMapStore.open(files.data, files.map), await openBase({ blob }));
+  const back = new Uint8Array(8 * CS);
+  await after.read(0, back);
+  const problems: string[] = [];
+  for (let c = 0; c < 7; c++) {
+    if (!Buffer.from(back.buffer, c * CS, CS).equals(Buffer.from(model.buffer, c * CS, CS)))
+      problems.push(`cluster ${c} differs from what was synced`);
+  }
+  const last = back.subarray(7 * CS, 8 * CS);
+  const old = model.subarray(7 * CS, 8 * CS);
+  const updated = old.slice();
+  updated.set(pattern(10, 1), 5);
+  if (!Buffer.from(last).equals(Buffer.from(old)) && !Buffer.from(last).equals(Buffer.from(updated)))
+    problems.push('cluster 7 is neither its old content nor the unsynced write');
+  return problems;
+}
+
+/** A device cache that loses every unsynced data write at the crash (sync destages). */
+class PowerLossStoreLike extends MemoryStore {
+  private pending: [number, Uint8Array][] = [];
+  constructor(private readonly disk: MemoryStore) {
+    super();
+  }
+  override read(offset: number, dst: Uint8Array): void {
+    this.disk.read(offset, dst);
+    for (const [at, bytes] of this.pending) {
+      const from = Math.max(offset, at);
+      const to = Math.min(offset + dst.length, at + bytes.length);
+      if (to > from) dst.set(bytes.subarray(from - at, to - at), from - offset);
+    }
+  }
+  override write(offset: number, src: Uint8Array): void {
+    this.pending.push([offset, src.slice()]);
+  }
+  override sync(): void {
+    for (const [at, bytes] of this.pending) this.disk.write(at, bytes);
+    this.pending = [];
+  }
+}
+
+describe('overlay crash ordering', () => {
+  const writesArb = fc.array(fc.tuple(fc.integer({ min: 0, max: 7 * CS - 100 }), fc.integer({ min: 1, max: 1000 })), {
+    minLength: 1,
+    maxLength: 6,
+  });
+
+  it('a crash shows the base or the copy, never zeros where the base was', async () => {
+    await fc.assert(
+      fc.asyncProperty(writesArb, async (w) => {
+        expect(await crashedOverlay(ClusterMapStore, w)).toEqual([]);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('catches a map that points at a copied cluster before its data is durable', async () => {
+    const problems = await crashedOverlay(MapBeforeData, [[100, 1]]);
+    expect(problems.length, 'the broken ordering must be caught').toBeGreaterThan(0);
+  });
+});
+
+describe('an overlay disk as the worker stacks it', () => {
+  it('size defaults to the base length rounded up to 512; a given larger size reads zeros past the base', async () => {
+    const url = await serveBase('sized', { size: 3000, seed: 2 });
+    const d = await openOn(overlayBacking({ url }), {});
+    expect(d.size).toBe(3072);
+    const back = await d.read(0, 3072);
+    sameBytes(back.subarray(0, 3000), baseBytes(3000, 2));
+    sameBytes(back.subarray(3000), new Uint8Array(72));
+    await d.close();
+    const big = await openOn(overlayBacking({ url }), { size: 4 * CS });
+    sameBytes(await big.read(CS, 512), new Uint8Array(512));
+    await big.close();
+  });
+});
