@@ -35,7 +35,8 @@ function define(name, q) {
   images.set(name, {
     bytes: baseBytes(size, seed),
     etag: q.has('etag') ? `"${q.get('etag')}"` : `"${size}-${seed}"`,
-    lastModified: q.get('lastModified') === '1' ? new Date(Date.UTC(2026, 0, 1, 0, 0, seed % 60)).toUTCString() : undefined,
+    lastModified:
+      q.get('lastModified') === '1' ? new Date(Date.UTC(2026, 0, 1, 0, 0, seed % 60)).toUTCString() : undefined,
     status: Number(q.get('status') ?? 0),
     ranges: q.get('ranges') !== '0',
     requests: 0,
@@ -64,7 +65,10 @@ export function handleBaseImage(req, res, headers = {}) {
   }
   const img = images.get(name);
   if (kind === 'base-stats') {
-    json(200, img ? { requests: img.requests, bytes: img.sent, ranges: img.log } : { requests: 0, bytes: 0, ranges: [] });
+    json(
+      200,
+      img ? { requests: img.requests, bytes: img.sent, ranges: img.log } : { requests: 0, bytes: 0, ranges: [] },
+    );
     return true;
   }
   const peek = url.searchParams.get('peek') === '1';
@@ -104,7 +108,11 @@ export function handleBaseImage(req, res, headers = {}) {
   }
   img.sent += end - start + 1;
   img.log.push(`${start}-${end}`);
-  res.writeHead(206, { ...common, 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${total}` });
+  res.writeHead(206, {
+    ...common,
+    'Content-Length': end - start + 1,
+    'Content-Range': `bytes ${start}-${end}/${total}`,
+  });
   res.end(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + start, end - start + 1));
   return true;
 }
