@@ -7,6 +7,7 @@
 import type * as Webdisk from '../src/index';
 import {
   type BenchConfig,
+  type OverlayReadResult,
   type PrepareResult,
   type RunResult,
   type TargetSpec,
@@ -35,6 +36,17 @@ const diskContent = new Map<string, Expectation>();
 type Open =
   | { kind: 'lib'; spec: Extract<TargetSpec, { kind: 'lib' }>; disk: Webdisk.Disk; io: AsyncIo; expect: Expectation }
   | { kind: 'raw'; spec: Extract<TargetSpec, { kind: 'raw' }> };
+/**
+ * A new OPFS disk in the layout before thin disks (format 1: no map.bin,
+ * data.img is the disk): made as a thin disk, its map removed before any write.
+ */
+async function makeRawLayout(name: string, size: number): Promise<void> {
+  await webdisk.deleteDisk(name);
+  await (await webdisk.openDisk({ name, size, backend: 'opfs' })).close();
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('webdisk');
+  await (await dir.getDirectoryHandle(name)).removeEntry('map.bin');
+}
+
 /** Every open target by id: all stay open so each repeat can run them back to back. */
 const targets = new Map<string, Open>();
 
@@ -123,11 +135,14 @@ const bench = {
       targets.set(spec.id, { kind: 'raw', spec });
       return r;
     }
+    const backend = spec.backend === 'opfs-raw' ? 'opfs' : spec.backend;
+    if (spec.backend === 'opfs-raw' && !diskContent.has(spec.diskName))
+      await makeRawLayout(spec.diskName, spec.diskSize);
     const disk = await webdisk.openDisk({
       name: spec.diskName,
       size: spec.diskSize,
       cache: spec.mode,
-      backend: spec.backend,
+      backend,
     });
     const io = libIo(disk);
     // A memory disk starts empty at every open; an OPFS disk keeps what the last mode left.
@@ -223,6 +238,47 @@ const bench = {
     const stats = await c.disk.stats();
     await c.disk.close();
     return { stats };
+  },
+
+  /**
+   * An overlay's cold sequential read against a plain fetch of the same
+   * bytes, alternating, `repeats` times: the base (`size` bytes) is served
+   * by the static server with Range support; each overlay is new (nothing
+   * local yet) and read front to back in `bs` reads, `depth` in flight.
+   */
+  async overlayRead(size: number, bs: number, depth: number, repeats: number): Promise<OverlayReadResult> {
+    const name = 'bench-overlay';
+    await fetch(`/base-control/${name}?size=${size}&seed=3`);
+    const url = `/base/${name}`;
+    const runs: OverlayReadResult['runs'] = [];
+    for (let r = 0; r < repeats; r++) {
+      let t = performance.now();
+      const whole = await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
+      const fetchMs = performance.now() - t;
+      if (whole.byteLength !== size) throw new Error(`fetch gave ${whole.byteLength} bytes`);
+      await webdisk.deleteDisk(name);
+      const disk = await webdisk.openDisk({ name, base: { url }, backend: 'opfs' });
+      const bufs = Array.from({ length: depth }, () => new Uint8Array(bs));
+      t = performance.now();
+      let next = 0;
+      const lane = async (i: number) => {
+        for (let at = next; at < size; at = next) {
+          next += bs;
+          await disk.readInto(at, bufs[i].subarray(0, Math.min(bs, size - at)));
+        }
+      };
+      await Promise.all(bufs.map((_, i) => lane(i)));
+      const overlayMs = performance.now() - t;
+      const fetched = (await disk.stats()).baseBytesFetched;
+      // A second pass reads the local copy (copy-on-read): no request.
+      t = performance.now();
+      for (let at = 0; at < size; at += bs) await disk.readInto(at, bufs[0].subarray(0, Math.min(bs, size - at)));
+      const warmMs = performance.now() - t;
+      await disk.close();
+      await webdisk.deleteDisk(name);
+      runs.push({ fetchMs, overlayMs, warmMs, fetched });
+    }
+    return { size, bs, depth, runs };
   },
 
   /** performance.measureUserAgentSpecificMemory() (needs crossOriginIsolated), summarised by scope. */

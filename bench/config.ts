@@ -16,6 +16,8 @@ export const GiB = 1024 * MiB;
  */
 export const BACKENDS = [
   { id: 'opfs', base: 'raw-opfs', syncBase: 'raw-opfs+flush' },
+  // An OPFS disk of format 1 (no cluster map: the layout before thin disks), to price the map.
+  { id: 'opfs-raw', base: 'raw-opfs', syncBase: 'raw-opfs+flush' },
   { id: 'idb', base: 'raw-idb-relaxed', syncBase: 'raw-idb-strict' },
   { id: 'memory', base: 'memcopy', syncBase: 'memcopy' },
 ] as const satisfies readonly { id: string; base: RawId; syncBase: RawId }[];
@@ -159,6 +161,15 @@ export interface BenchConfig {
   timeMs: number;
   /** IndexedDB chunk size for the raw IDB baseline. */
   idbChunk: number;
+}
+
+/** bench.overlayRead(): an overlay's cold read of a URL base against a plain fetch. */
+export interface OverlayReadResult {
+  size: number;
+  bs: number;
+  depth: number;
+  /** Per repeat: a plain fetch of the whole base, the overlay's cold read, its warm (local) read. */
+  runs: { fetchMs: number; overlayMs: number; warmMs: number; fetched: number }[];
 }
 
 export interface LatencySummary {

@@ -18,6 +18,7 @@ import { type BrowserContext, type CDPSession, chromium, type Page } from '@play
 import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
 import { CACHE_MODES } from '../src/core/types';
 import type { BenchPage } from './bench-page';
+import type { OverlayReadResult } from './config';
 import {
   BACKENDS,
   type BenchConfig,
@@ -35,6 +36,7 @@ import {
   fmtBytes,
   type HeapSample,
   type MemoryRow,
+  overlayLine,
   type RunInfo,
   renderMarkdown,
   renderText,
@@ -50,6 +52,7 @@ const HELP = `npm run bench -- [flags]
   --depth <list>     requests in flight, comma-separated (default 1,32)
   --filter <regex>   only cases whose "<workload> <target>" matches, e.g. "rand-write (writeback/opfs|raw-opfs$)"
   --no-memory        skip the memory measurements (small and 64 GiB disk)
+  --no-overlay       skip the overlay read (cold read of a URL base against a plain fetch)
   --idb-chunk <n>    chunk size of the raw IndexedDB baseline (default 64K)
   --port <n>         static server port (default 5192)
 
@@ -74,6 +77,7 @@ function options() {
       depth: { type: 'string', default: '1,32' },
       filter: { type: 'string' },
       'no-memory': { type: 'boolean', default: false },
+      'no-overlay': { type: 'boolean', default: false },
       'idb-chunk': { type: 'string', default: '64K' },
       port: { type: 'string', default: '5192' },
       help: { type: 'boolean', default: false },
@@ -98,6 +102,7 @@ function options() {
     depths,
     filter: values.filter ? new RegExp(values.filter) : undefined,
     memory: !values['no-memory'],
+    overlay: !values['no-overlay'],
     port: Number(values.port),
   };
 }
@@ -450,6 +455,17 @@ async function main(): Promise<number> {
       }
     }
 
+    // An overlay's cold sequential read of a URL base, against a plain fetch of the same bytes.
+    let overlay: OverlayReadResult | undefined;
+    if (o.overlay) {
+      try {
+        overlay = await call(page, 'overlayRead', [Math.min(o.cfg.region, 64 * MiB), MiB, 4, o.repeats], 600_000);
+        console.error(`overlay read: ${overlayLine(overlay)}`);
+      } catch (err) {
+        pageErrors.push(`overlayRead: ${String(err instanceof Error ? err.message : err)}`);
+      }
+    }
+
     const durationS = (Date.now() - started) / 1000;
     const load = { start: loadStart, end: loadavg()[0], cpus: cpus().length };
     const sums = summarize(cases);
@@ -465,6 +481,7 @@ async function main(): Promise<number> {
       load,
     };
     console.log(renderText(info, sums, checks, memory, targets));
+    if (overlay) console.log(`\nOverlay cold read: ${overlayLine(overlay)}`);
 
     const resultsDir = join(REPO, 'bench/results');
     mkdirSync(resultsDir, { recursive: true });
@@ -489,11 +506,12 @@ async function main(): Promise<number> {
       summaries: sums,
       cases,
       memory,
+      overlay,
       targetChecks: checks,
       pageErrors,
     };
     writeFileSync(jsonPath, `${JSON.stringify(json, null, 1)}\n`);
-    writeFileSync(join(REPO, 'bench/results.md'), renderMarkdown(info, sums, checks, memory, targets));
+    writeFileSync(join(REPO, 'bench/results.md'), renderMarkdown(info, sums, checks, memory, targets, overlay));
     console.log(`\nwrote ${jsonPath.replace(`${REPO}/`, '')} and bench/results.md`);
 
     const failures = [

@@ -19,8 +19,10 @@ export type Model = (typeof MODELS)[number];
  * an acknowledgement, mid-flush, the end).
  * switch: the same with runtime mode switches, pulled just after one.
  * close: the same, then close() issued and the plug pulled while it runs.
+ * overlay: random, on an overlay over a base image the test server serves
+ * (Range requests): the oracle's "old content" is the base's bytes.
  */
-export type Scenario = 'random' | 'switch' | 'close';
+export type Scenario = 'random' | 'switch' | 'close' | 'overlay';
 
 export interface RoundSpec {
   scenario: Scenario;
@@ -199,7 +201,9 @@ export function summarize(results: RoundResult[]): Row[] {
         ? `\`${r.mode}\``
         : r.scenario === 'switch'
           ? 'random runtime mode switches, crash just after one'
-          : 'crash inside `close()`, every mode';
+          : r.scenario === 'overlay'
+            ? 'overlay over a URL (copy-on-write), every mode'
+            : 'crash inside `close()`, every mode';
     const key =
       r.scenario === 'random'
         ? `random|${MODES.indexOf(r.mode)}|${MODELS.indexOf(r.model)}`
@@ -215,7 +219,7 @@ export function summarize(results: RoundResult[]): Row[] {
     if (r.lost > 0) row.lossyRounds++;
     row.violations += r.violations + (r.error ? 1 : 0);
   }
-  const order = ['random', 'switch', 'close'];
+  const order = ['random', 'switch', 'close', 'overlay'];
   return [...rows.entries()]
     .sort(([a], [b]) => {
       const [sa, ma, ca] = a.split('|');
@@ -318,10 +322,20 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     try {
       at('deleting the previous disk');
       await deleteSoon(name);
+      // An overlay's base: this lane's image on the test server, drawn from the seed.
+      let base: { url: string } | undefined;
+      let baseBytes: Uint8Array | undefined;
+      if (spec.scenario === 'overlay') {
+        const image = `${name}-base`;
+        await fetch(`/base-control/${image}?size=${cfg.size}&seed=${spec.seed % 1_000_000}`);
+        base = { url: `/base/${image}` };
+        baseBytes = new Uint8Array(await (await fetch(`/base/${image}?peek=1`)).arrayBuffer());
+      }
       at('opening');
       const opened = await wd.openDisk({
         name,
-        size: cfg.size,
+        size: base ? undefined : cfg.size,
+        base,
         cache: spec.mode,
         crashModel: spec.model,
         cacheSize,
@@ -331,7 +345,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       r.transport = opened.transportKind;
       const opts: WorkloadOptions = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
       let pulled: Promise<void> = Promise.resolve();
-      if (spec.scenario === 'random') {
+      if (spec.scenario === 'random' || spec.scenario === 'overlay') {
         opts.crash = wd.randomCrashPoint(spec.seed, cfg.requests);
         opts.onCrash = () => opened.powerLoss();
       } else if (spec.scenario === 'switch') {
@@ -406,7 +420,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       at('listing');
       r.listedSize = (await wd.listDisks()).find((d) => d.name === name)?.size ?? null;
       at('reading back and verifying');
-      const report = await wd.verifyDisk(again, run.log, cfg.size);
+      const report = await wd.verifyDisk(again, run.log, cfg.size, baseBytes);
       r.intact = report.intact;
       r.lost = report.lost;
       r.violations = report.violations;

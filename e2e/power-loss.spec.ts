@@ -229,6 +229,19 @@ test('a crash in the middle of close(), every mode, both models: clean and exact
   expect(unclean, 'some close() calls must be cut short').toBeGreaterThan(0);
 });
 
+test('overlays over a URL base (copy-on-write, copy-on-read), every mode, both models: 0 violations against the base', async () => {
+  const n = Math.max(10, roundsPer());
+  await crashAndCheck(
+    specs(
+      'overlay',
+      300,
+      n,
+      (i) => MODES[i % MODES.length],
+      (i) => MODELS[Math.floor(i / MODES.length) % MODELS.length],
+    ),
+  );
+});
+
 test('the page reloads mid-workload (no close): the new page reopens the disk, unclean, 0 violations', async () => {
   const page = await browser.newPage();
   const reloads: { mode: Mode; model: Model }[] = MODES.map((mode, i) => ({ mode, model: MODELS[i % 2] }));

@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseBytes, handleBaseImage } from '../scripts/base-images.mjs';
+import { BlockDevice } from '../src/core/block-device';
+import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-workload';
 import type { BlockStore } from '../src/core/store';
+import { CACHE_MODES } from '../src/core/types';
 import { ClusterMapStore } from '../src/layers/cluster-map';
 import { OverlayStore } from '../src/layers/overlay';
 import { type BaseSpec, openBase } from '../src/stores/base-image';
@@ -365,4 +368,45 @@ describe('an overlay disk as the worker stacks it', () => {
     sameBytes(await big.read(CS, 512), new Uint8Array(512));
     await big.close();
   });
+});
+
+describe('the crash workload on an overlay (as the browser suite runs it, scaled down)', () => {
+  it.each(OVERLAY_KINDS)(
+    '%s: random workloads, crashes anywhere, both crash models: 0 violations against the base',
+    async (kind) => {
+      const SIZE = 2 << 20;
+      const problems: string[] = [];
+      for (let seed = 1; seed <= 40; seed++) {
+        const b = newBackingOf(kind, SIZE);
+        const files = await b.open();
+        const power = { off: false };
+        const mode = CACHE_MODES[seed % 5];
+        const crashModel = seed % 2 ? 'process' : 'power';
+        const s = await stackStores(files, { crashModel, power, base: b.base, deviceCacheSize: 256 << 10 });
+        const d = await BlockDevice.open({ ...s, size: s.size, cache: mode, cacheSize: 256 << 10 });
+        const run = await runWorkload(d, {
+          seed,
+          size: SIZE,
+          initialMode: mode,
+          requests: 160,
+          maxWrite: 256 << 10,
+          crash: randomCrashPoint(seed, 160),
+          onCrash: () => {
+            power.off = true;
+          },
+        });
+        power.off = true;
+        const again = await stackStores(files, { crashModel: 'process', base: b.base });
+        const report = await verifyDisk(
+          await BlockDevice.open({ ...again, cache: 'writethrough' }),
+          run.log,
+          SIZE,
+          b.initial,
+        );
+        if (report.violations > 0) problems.push(`seed ${seed} ${mode}/${crashModel}: ${report.details[0]?.reason}`);
+      }
+      expect(problems).toEqual([]);
+    },
+    120_000,
+  );
 });

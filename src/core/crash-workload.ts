@@ -280,16 +280,18 @@ export function withSwitchFlushes(entries: readonly LogEntry[]): LogEntry[] {
 /**
  * Reads [0, size) back (in chunks) and checks it against the log with the
  * oracle (counting acknowledged switches to cache-less modes as flushes).
+ * `base`: what the disk held before the log (an overlay's base; zeros if omitted).
  */
 export async function verifyDisk(
   disk: { read(offset: number, length: number): Promise<Uint8Array> },
   log: { entries: readonly LogEntry[]; initialMode: CacheMode },
   size: number,
+  base?: Uint8Array,
 ): Promise<OracleReport> {
   const actual = new Uint8Array(size);
   const chunk = 4 * MiB;
   for (let pos = 0; pos < size; pos += chunk) actual.set(await disk.read(pos, Math.min(chunk, size - pos)), pos);
-  return checkDurability({ entries: withSwitchFlushes(log.entries), initialMode: log.initialMode, actual });
+  return checkDurability({ entries: withSwitchFlushes(log.entries), initialMode: log.initialMode, actual, base });
 }
 
 /**

@@ -55,13 +55,20 @@ export class OverlayStore extends ForwardingStore {
   }
 
   override write(offset: number, src: Uint8Array): MaybePromise {
+    // A write that waits must keep its own copy: a store is done with `src`
+    // when the call returns (the core reuses its staging buffer at once).
+    let copy: Uint8Array | undefined;
     return this.inOrder(
       () => this.fromBase(offset, src.length, 'partial').length > 0,
       async () => {
-        await this.fillPartial(offset, src.length);
-        await this.map.write(offset, src);
+        const bytes = copy ?? src;
+        await this.fillPartial(offset, bytes.length);
+        await this.map.write(offset, bytes);
       },
       () => this.map.write(offset, src),
+      () => {
+        copy = src.slice();
+      },
     );
   }
 
@@ -114,13 +121,23 @@ export class OverlayStore extends ForwardingStore {
   /**
    * Runs `slow` after every request still waiting, or at once if none is
    * and `needsBase()` says it must fetch; otherwise `fast` (default: `slow`)
-   * passes straight through.
+   * passes straight through. `waits` runs first when `slow` will (a write
+   * copies its bytes there).
    */
-  private inOrder(needsBase: () => boolean, slow: () => Promise<void>, fast?: () => MaybePromise): MaybePromise {
+  private inOrder(
+    needsBase: () => boolean,
+    slow: () => Promise<void>,
+    fast?: () => MaybePromise,
+    waits?: () => void,
+  ): MaybePromise {
     let r: Promise<void>;
-    if (this.tail) r = this.tail.then(slow);
-    else if (needsBase() || !fast) r = slow();
-    else return fast();
+    if (this.tail) {
+      waits?.();
+      r = this.tail.then(slow);
+    } else if (needsBase() || !fast) {
+      waits?.();
+      r = slow();
+    } else return fast();
     const settled = r.then(
       () => undefined,
       () => undefined,
