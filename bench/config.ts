@@ -168,8 +168,12 @@ export interface OverlayReadResult {
   size: number;
   bs: number;
   depth: number;
-  /** Per repeat: a plain fetch of the whole base, the overlay's cold read, its warm (local) read. */
-  runs: { fetchMs: number; overlayMs: number; warmMs: number; fetched: number }[];
+  /**
+   * Per repeat: a plain fetch of the whole base, plain fetches of it in the
+   * overlay's Range requests (4 MiB, 4 at a time), the overlay's cold read,
+   * its warm (local) read.
+   */
+  runs: { fetchMs: number; rangesMs: number; overlayMs: number; warmMs: number; fetched: number }[];
 }
 
 export interface LatencySummary {
