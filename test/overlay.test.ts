@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseBytes, handleBaseImage } from '../scripts/base-images.mjs';
 import { BlockDevice } from '../src/core/block-device';
 import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-workload';
-import type { BlockStore } from '../src/core/store';
 import { CACHE_MODES } from '../src/core/types';
 import { ClusterMapStore } from '../src/layers/cluster-map';
 import { OverlayStore } from '../src/layers/overlay';

@@ -224,7 +224,6 @@ export class BlockDevice {
       ...this.snapshot(),
       allocatedBytes: (await this.data.allocatedBytes?.()) ?? Number.NaN,
       baseBytesFetched: this.data.baseBytesFetched?.() ?? 0,
-      ...((globalThis as any).OVT ?? {}),
     }));
   }
 
