@@ -1,6 +1,7 @@
 import { crc32 } from '../core/crc32';
 import { type Deferred, deferred } from '../core/deferred';
 import { DiskError } from '../core/errors';
+import { LastSettled } from '../core/last-settled';
 import { nextTask } from '../core/next-task';
 import { eachPiece } from '../core/pieces';
 import { allDone, type BlockStore, type MaybePromise } from '../core/store';
@@ -105,7 +106,7 @@ export class ClusterMapStore implements BlockStore {
   private mapDirty = false;
   private epoch: Deferred | undefined;
   /** A commit whose data sync or map writes are still completing (asynchronous stores). */
-  private committing: Promise<void> | undefined;
+  private readonly commits = new LastSettled();
   private scheduled = false;
   private readonly scratch: Uint8Array;
 
@@ -462,8 +463,9 @@ export class ClusterMapStore implements BlockStore {
    * map durable without them (found by the IndexedDB overlay's crash test).
    */
   private settleCommits(): MaybePromise {
-    if (this.committing) return this.committing.then(() => this.settleCommits());
-    return then(this.commit(), () => (this.committing ? this.settleCommits() : undefined));
+    const running = this.commits.current;
+    if (running) return running.then(() => this.settleCommits());
+    return then(this.commit(), () => (this.commits.current ? this.settleCommits() : undefined));
   }
 
   /**
@@ -473,7 +475,8 @@ export class ClusterMapStore implements BlockStore {
    * next could make the map durable without that L1 entry.
    */
   private commitInTurn(): MaybePromise {
-    if (this.committing) return this.committing.then(() => this.commitInTurn());
+    const running = this.commits.current;
+    if (running) return running.then(() => this.commitInTurn());
     return this.commit();
   }
 
@@ -551,14 +554,7 @@ export class ClusterMapStore implements BlockStore {
       });
       if (!(r instanceof Promise)) return r;
       const running = r.catch(fail);
-      const mine = running.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.committing = mine;
-      void mine.then(() => {
-        if (this.committing === mine) this.committing = undefined;
-      });
+      this.commits.track(running);
       return running;
     } catch (err) {
       fail(err);

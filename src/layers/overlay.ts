@@ -1,4 +1,5 @@
 import { DiskError } from '../core/errors';
+import { LastSettled } from '../core/last-settled';
 import { ForwardingStore, type MaybePromise } from '../core/store';
 import type { BaseImage } from '../stores/base-image';
 import type { ClusterMapStore, Extent } from './cluster-map';
@@ -45,7 +46,7 @@ export class OverlayStore extends ForwardingStore {
   /** The current read-ahead (MIN_AHEAD..MAX_AHEAD). */
   private ahead = MIN_AHEAD;
   /** The last request that had to wait for the base (or for one that did). */
-  private tail: Promise<void> | undefined;
+  private readonly waiting = new LastSettled();
 
   constructor(map: ClusterMapStore, base: BaseImage) {
     super(map);
@@ -56,7 +57,11 @@ export class OverlayStore extends ForwardingStore {
   override read(offset: number, dst: Uint8Array): MaybePromise {
     const sequential = offset === this.sequentialFrom;
     this.sequentialFrom = offset + dst.length;
-    if (!sequential) this.ahead = MIN_AHEAD;
+    if (!sequential) {
+      // A jump: what was fetched ahead is not wanted now (memory stays bounded).
+      this.ahead = MIN_AHEAD;
+      this.prefetches = [];
+    }
     return this.inOrder(
       () => this.fromBase(offset, dst.length, 'all').length > 0,
       async () => {
@@ -165,21 +170,15 @@ export class OverlayStore extends ForwardingStore {
     waits?: () => void,
   ): MaybePromise {
     let r: Promise<void>;
-    if (this.tail) {
+    const tail = this.waiting.current;
+    if (tail) {
       waits?.();
-      r = this.tail.then(slow);
+      r = tail.then(slow);
     } else if (needsBase() || !fast) {
       waits?.();
       r = slow();
     } else return fast();
-    const settled = r.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tail = settled;
-    void settled.then(() => {
-      if (this.tail === settled) this.tail = undefined;
-    });
+    this.waiting.track(r);
     return r;
   }
 
