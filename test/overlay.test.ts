@@ -437,3 +437,31 @@ describe('the crash workload on an overlay (as the browser suite runs it, scaled
     120_000,
   );
 });
+
+describe('requests queued behind one that waits for the base', () => {
+  it('a read queued behind a fetching write sees that write, and finds its own clusters local', async () => {
+    const base = new Uint8Array(baseBytes(4 * CS, 21));
+    const files = { data: new MemoryStore(), map: new MemoryStore() };
+    const image = await openBase({ blob: new Blob([base]) });
+    const map = await ClusterMapStore.open(files.data, files.map, {
+      clusterSize: CS,
+      diskSize: 4 * CS,
+      base: image.identity,
+    });
+    const overlay = new OverlayStore(map, image);
+    const first = new Uint8Array(4096);
+    await overlay.read(0, first); // cluster 0 is local from here on
+    const patch = pattern(100, 5);
+    const writing = overlay.write(CS + 5, patch); // waits for cluster 1 from the base
+    const next = new Uint8Array(4096);
+    const sequential = overlay.read(4096, next); // continues the first read; queued behind the write
+    const across = new Uint8Array(200);
+    const overWrite = overlay.read(CS, across); // issued after the write: must see it
+    await Promise.all([writing, sequential, overWrite]);
+    sameBytes(first, base.subarray(0, 4096));
+    sameBytes(next, base.subarray(4096, 8192));
+    const want = base.slice(CS, CS + 200);
+    want.set(patch, 5);
+    sameBytes(across, want);
+  });
+});

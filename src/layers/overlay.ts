@@ -5,6 +5,18 @@ import type { BaseImage } from '../stores/base-image';
 import type { ClusterMapStore, Extent } from './cluster-map';
 
 /**
+ * Read-ahead for a sequential reader: past what it asked for, its request
+ * reaches this far, doubling with every further sequential fetch (as Linux
+ * read-ahead grows) up to MAX_AHEAD; the next stretch is fetched while
+ * the reader uses this one. Bigger requests are cheaper per byte: here 16
+ * Range requests of 4 MiB take 2.4× one of 64 MiB.
+ */
+const MIN_AHEAD = 4 * 1024 * 1024;
+const MAX_AHEAD = 32 * 1024 * 1024;
+/** The largest single Range request (a longer run goes as several at once). */
+const PIECE = MAX_AHEAD;
+
+/**
  * A copy-on-write overlay: a cluster map whose unallocated clusters are a
  * read-only base image's bytes (QEMU's backing file). Writes stay local;
  * a discard makes clusters zero, not the base.
@@ -23,18 +35,6 @@ import type { ClusterMapStore, Extent } from './cluster-map';
  * sees the writes called before it). Without a fetch pending, calls pass
  * straight through at the cluster map's own cost.
  */
-/**
- * Read-ahead for a sequential reader: past what it asked for, its request
- * reaches this far, doubling with every further sequential fetch (as Linux
- * read-ahead grows) up to MAX_AHEAD; the next stretch is fetched while
- * the reader uses this one. Bigger requests are cheaper per byte: here 16
- * Range requests of 4 MiB take 2.4× one of 64 MiB.
- */
-const MIN_AHEAD = 4 * 1024 * 1024;
-const MAX_AHEAD = 32 * 1024 * 1024;
-/** The largest single Range request (a longer run goes as several at once). */
-const PIECE = MAX_AHEAD;
-
 export class OverlayStore extends ForwardingStore {
   private fetched = 0;
   private readonly map: ClusterMapStore;
@@ -66,6 +66,8 @@ export class OverlayStore extends ForwardingStore {
       () => this.fromBase(offset, dst.length, 'all').length > 0,
       async () => {
         let runs = this.fromBase(offset, dst.length, 'all');
+        // Queued behind a request that fetched, it may find everything local now.
+        if (runs.length === 0) return this.map.read(offset, dst);
         // Reading front to back (a boot, a copy): fetch ahead in the same
         // requests, and start fetching the next stretch while this one is used.
         const last = runs[runs.length - 1];
