@@ -7,9 +7,8 @@ import type { ClusterMapStore, Extent } from './cluster-map';
 /**
  * Read-ahead for a sequential reader: past what it asked for, its request
  * reaches this far, doubling with every further sequential fetch (as Linux
- * read-ahead grows) up to MAX_AHEAD; the next stretch is fetched while
- * the reader uses this one. Bigger requests are cheaper per byte: here 16
- * Range requests of 4 MiB take 2.4× one of 64 MiB.
+ * read-ahead grows) up to MAX_AHEAD. Bigger requests are cheaper per byte:
+ * here 16 Range requests of 4 MiB take 2.4× one of 64 MiB.
  */
 const MIN_AHEAD = 4 * 1024 * 1024;
 const MAX_AHEAD = 32 * 1024 * 1024;
@@ -39,8 +38,6 @@ export class OverlayStore extends ForwardingStore {
   private fetched = 0;
   private readonly map: ClusterMapStore;
   private readonly base: BaseImage;
-  /** Base bytes being fetched ahead of a sequential reader. */
-  private prefetches: { offset: number; length: number; bytes: Promise<Uint8Array> }[] = [];
   /** Where a read continuing the last one would start (read-ahead follows it). */
   private sequentialFrom = -1;
   /** The current read-ahead (MIN_AHEAD..MAX_AHEAD). */
@@ -57,11 +54,7 @@ export class OverlayStore extends ForwardingStore {
   override read(offset: number, dst: Uint8Array): MaybePromise {
     const sequential = offset === this.sequentialFrom;
     this.sequentialFrom = offset + dst.length;
-    if (!sequential) {
-      // A jump: what was fetched ahead is not wanted now (memory stays bounded).
-      this.ahead = MIN_AHEAD;
-      this.prefetches = [];
-    }
+    if (!sequential) this.ahead = MIN_AHEAD;
     return this.inOrder(
       () => this.fromBase(offset, dst.length, 'all').length > 0,
       async () => {
@@ -72,15 +65,11 @@ export class OverlayStore extends ForwardingStore {
         // requests, and start fetching the next stretch while this one is used.
         const last = runs[runs.length - 1];
         if (sequential) {
-          // Up to the end of a prefetch under way, or the read-ahead.
-          const p = this.prefetches.find((q) => last.offset >= q.offset && last.offset < q.offset + q.length);
-          this.readAhead(last, p && p.offset + p.length);
+          this.readAhead(last);
           this.ahead = Math.min(2 * this.ahead, MAX_AHEAD);
         }
         runs = runs.flatMap(pieces);
-        const fetching = Promise.all(runs.map((r) => this.fetchRun(r)));
-        if (sequential) this.prefetchAfter(last.offset + last.length);
-        const fetched = await fetching;
+        const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
         // The local part, then the base's over the unallocated part.
         await this.map.read(offset, dst);
         for (const [i, r] of runs.entries()) {
@@ -218,52 +207,10 @@ export class OverlayStore extends ForwardingStore {
     return out;
   }
 
-  /**
-   * Starts fetching the unallocated clusters from `offset` on (as far as
-   * the read-ahead reaches, in PIECE requests at once) in the background; the
-   * read that reaches them takes the bytes from there (fetchRun), so
-   * nothing is fetched twice.
-   */
-  private prefetchAfter(offset: number): void {
-    if (this.prefetches.some((p) => p.offset + p.length > offset)) return;
-    const run: Extent = { offset, length: 0, state: 'unallocated' };
-    this.readAhead(run);
-    for (const piece of pieces(run)) {
-      const bytes = this.fetch(piece);
-      bytes.catch(() => undefined); // a read that needs it fetches again, and reports the failure
-      this.prefetches.push({ offset: piece.offset, length: piece.length, bytes });
-    }
-  }
-
-  /**
-   * The base's bytes of a run: what a prefetch already has of it, the rest
-   * fetched now. A read takes the prefetch over (`keep` false: the read
-   * installs what it got); a partial write's copy leaves it for the reader.
-   */
-  private async fetchRun(run: Extent, keep = false): Promise<Uint8Array> {
-    const end = run.offset + run.length;
-    const i = this.prefetches.findIndex((p) => run.offset >= p.offset && run.offset < p.offset + p.length);
-    if (i < 0) return this.fetch(run);
-    const p = this.prefetches[i];
-    if (!keep) this.prefetches.splice(i, 1);
-    const got = await p.bytes.catch(() => undefined);
-    if (!got) return this.fetch(run);
-    const coveredEnd = Math.min(end, p.offset + p.length);
-    const head = got.subarray(run.offset - p.offset, coveredEnd - p.offset);
-    if (coveredEnd === end) return head;
-    const out = new Uint8Array(run.length);
-    out.set(head);
-    out.set(
-      await this.fetchRun({ offset: coveredEnd, length: end - coveredEnd, state: 'unallocated' }, keep),
-      head.length,
-    );
-    return out;
-  }
-
-  /** Extends a run over the unallocated clusters after it, up to the read-ahead more (or up to `end`). */
-  private readAhead(run: Extent, end?: number): void {
+  /** Extends a run over the unallocated clusters after it, up to the read-ahead more. */
+  private readAhead(run: Extent): void {
     const cs = this.map.clusterSize;
-    const limit = Math.min(this.base.identity.length, end ?? run.offset + run.length + this.ahead);
+    const limit = Math.min(this.base.identity.length, run.offset + run.length + this.ahead);
     let at = run.offset + run.length;
     while (at < limit && this.map.blockStatus(at, 1)[0]?.state === 'unallocated') at = Math.min(at + cs, limit);
     run.length = at - run.offset;
@@ -278,7 +225,7 @@ export class OverlayStore extends ForwardingStore {
   private async fillPartial(offset: number, length: number): Promise<void> {
     const runs = this.fromBase(offset, length, 'partial');
     if (runs.length === 0) return;
-    const fetched = await Promise.all(runs.map((r) => this.fetchRun(r, true)));
+    const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
     await Promise.all(runs.map((r, i) => this.map.write(r.offset, fetched[i])));
   }
 
