@@ -465,7 +465,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
   /** A round that has not finished after this long has hung: it fails, saying where. */
   const STALL_MS = 120_000;
   const lane = async (id: number) => {
-    let name = `crash-lane-${id}`;
+    // Named per scenario: a disk an earlier test left held (WebKitGTK keeps a
+    // killed worker's transaction) must not stall this test's first round.
+    let name = `crash-${rounds[0]?.scenario ?? 'none'}-lane-${id}`;
     for (;;) {
       const i = next++;
       if (i >= rounds.length) return;
