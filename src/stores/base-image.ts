@@ -70,13 +70,14 @@ export async function openBase(spec: BaseSpec, expected?: BaseIdentity): Promise
   }
   const res = await rangeFetch(spec.url, 0, 1);
   const length = totalLength(res);
+  // One byte was asked for; a server that ignores Range sends the whole image: not read.
+  await res.body?.cancel();
   if (length === undefined) {
     throw new DiskError(
       'ENOTSUP',
       `The base ${spec.url} was not served with byte ranges (status ${res.status}, no Content-Range): an overlay reads its base in ranges. Serve it from a server with Range support.`,
     );
   }
-  await res.body?.cancel();
   return new UrlBase({
     kind: 'url',
     url: spec.url,
