@@ -5,10 +5,13 @@
 //
 //   GET /base/NAME              the image (Range: bytes=a-b → 206), counted;
 //                               ?peek=1: not counted (a test's expected bytes)
-//   GET /base-control/NAME?size=N&seed=S[&etag=E][&lastModified=1][&status=503][&ranges=0]
+//   GET /base-control/NAME?size=N&seed=S[&etag=E][&lastModified=1][&status=503][&ranges=0][&stallAfter=B]
 //                               (re)defines it: N pattern bytes of seed S;
 //                               status: every request fails so; ranges=0:
-//                               Range is ignored (a 200 with the whole body)
+//                               Range is ignored (a 200 with the whole body);
+//                               stallAfter: a Range answer sends its headers
+//                               and B bytes of body, then nothing (a stalled
+//                               connection)
 //   GET /base-stats/NAME        {"requests": n, "bytes": n, "ranges": ["a-b", …]}
 
 /** name → { bytes, etag, lastModified, status, ranges, requests, sent, log } */
@@ -39,6 +42,7 @@ function define(name, q) {
       q.get('lastModified') === '1' ? new Date(Date.UTC(2026, 0, 1, 0, 0, seed % 60)).toUTCString() : undefined,
     status: Number(q.get('status') ?? 0),
     ranges: q.get('ranges') !== '0',
+    stallAfter: q.has('stallAfter') ? Number(q.get('stallAfter')) : undefined,
     requests: 0,
     sent: 0,
     log: [],
@@ -113,6 +117,13 @@ export function handleBaseImage(req, res, headers = {}) {
     'Content-Length': end - start + 1,
     'Content-Range': `bytes ${start}-${end}/${total}`,
   });
+  if (img.stallAfter !== undefined) {
+    // Headers and a first part, then silence until the client gives up.
+    res.flushHeaders();
+    const part = Math.min(img.stallAfter, end - start + 1);
+    if (part > 0) res.write(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + start, part));
+    return true;
+  }
   res.end(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + start, end - start + 1));
   return true;
 }

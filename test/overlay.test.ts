@@ -29,7 +29,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => {
+  server.closeAllConnections(); // stalled answers (stallAfter) never end by themselves
+  return new Promise<void>((r) => server.close(() => r()));
+});
 
 /** Defines base image `name` on the test server (see scripts/base-images.mjs); its URL. */
 async function serveBase(name: string, q: Record<string, string | number>): Promise<string> {
@@ -255,6 +258,30 @@ describe('an overlay over a URL', () => {
     const dead = overlayBacking({ url: 'http://127.0.0.1:9/base/none' });
     const files = await dead.open();
     await rejectsWith(stackStores(files, { crashModel: 'process', base: dead.base }), 'EIO');
+  });
+
+  it('a base server that stalls (before or within a body) is EIO after timeoutMs; the disk goes on', async () => {
+    const url = await serveBase('stalling', { size: 4 * CS, seed: 12 });
+    const b = overlayBacking({ url, timeoutMs: 300 });
+    const d = await openOn(b, { cache: 'writethrough' });
+    await d.write(0, new Uint8Array(CS).fill(3));
+    for (const stallAfter of [0, 1000]) {
+      await serveBase('stalling', { size: 4 * CS, seed: 12, stallAfter });
+      const t = performance.now();
+      const err = await d.read(CS, 512).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      );
+      expect(err?.code, `stallAfter ${stallAfter}`).toBe('EIO');
+      expect(err?.message).toContain(url);
+      expect(err?.message).toContain('sent nothing for 0.3 s');
+      expect(performance.now() - t).toBeGreaterThanOrEqual(250);
+      sameBytes(await d.read(0, 512), new Uint8Array(512).fill(3), 'a local cluster');
+    }
+    // The server answers again: the same disk reads the base.
+    await serveBase('stalling', { size: 4 * CS, seed: 12 });
+    sameBytes(await d.read(CS, 512), baseBytes(4 * CS, 12).subarray(CS, CS + 512));
+    await d.close();
   });
 
   it('a server without Range support is ENOTSUP at creation, saying so', async () => {

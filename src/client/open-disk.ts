@@ -40,8 +40,10 @@ export interface OpenDiskOptions {
    * URL (read lazily with HTTP Range requests; relative to the page) or a
    * Blob/File. Created over it if new (size defaults to the base's length),
    * checked against it if not; a URL overlay reopens without it.
+   * `timeoutMs`: how long the server may send nothing before a read of the
+   * base fails with EIO (default 30 000).
    */
-  base?: { url: string } | { blob: Blob };
+  base?: { url: string; timeoutMs?: number } | { blob: Blob };
 }
 
 function canShareMemory(): boolean {
@@ -111,11 +113,17 @@ function checkBase(base: OpenDiskOptions['base']): OpenRequest['base'] {
     return { blob: base.blob };
   }
   if (typeof (base as { url?: unknown }).url !== 'string') throw bad();
+  const { timeoutMs } = base;
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) {
+    throw new DiskError('EINVAL', `base.timeoutMs must be a positive whole number of milliseconds, not ${timeoutMs}.`);
+  }
+  let url: string;
   try {
-    return { url: new URL(base.url, globalThis.location?.href).href };
+    url = new URL(base.url, globalThis.location?.href).href;
   } catch {
     throw new DiskError('EINVAL', `base.url ${JSON.stringify(base.url)} is not a URL.`);
   }
+  return timeoutMs === undefined ? { url } : { url, timeoutMs };
 }
 
 /**

@@ -19,8 +19,16 @@ export type BaseIdentity =
     }
   | { kind: 'blob'; length: number; name?: string; lastModified?: number };
 
-/** Where an overlay's base is, as openDisk() takes it (a URL already made absolute). */
-export type BaseSpec = { url: string } | { blob: Blob };
+/**
+ * Where an overlay's base is, as openDisk() takes it (a URL already made
+ * absolute). `timeoutMs`: how long the server may send nothing before a
+ * read of the base fails with EIO (default 30 s): a stalled connection must
+ * not hold the disk's requests for ever.
+ */
+export type BaseSpec = { url: string; timeoutMs?: number } | { blob: Blob };
+
+/** How long a base server may send nothing, by default. */
+export const BASE_TIMEOUT_MS = 30_000;
 
 export interface BaseImage {
   readonly identity: BaseIdentity;
@@ -66,11 +74,12 @@ export async function openBase(spec: BaseSpec, expected?: BaseIdentity): Promise
         `This overlay's base is ${describeBase(expected)}: give it again as base: { blob }.`,
       );
     }
-    return new UrlBase({ ...expected, url: spec.url });
+    return new UrlBase({ ...expected, url: spec.url }, spec.timeoutMs);
   }
-  const res = await rangeFetch(spec.url, 0, 1);
+  const res = await rangeFetch(spec.url, 0, 1, spec.timeoutMs ?? BASE_TIMEOUT_MS);
   const length = totalLength(res);
   // One byte was asked for; a server that ignores Range sends the whole image: not read.
+  res.settled();
   await res.body?.cancel();
   if (length === undefined) {
     throw new DiskError(
@@ -78,12 +87,15 @@ export async function openBase(spec: BaseSpec, expected?: BaseIdentity): Promise
       `The base ${spec.url} was not served with byte ranges (status ${res.status}, no Content-Range): an overlay reads its base in ranges. Serve it from a server with Range support.`,
     );
   }
-  return new UrlBase({
-    kind: 'url',
-    url: spec.url,
-    length,
-    ...validators(res),
-  });
+  return new UrlBase(
+    {
+      kind: 'url',
+      url: spec.url,
+      length,
+      ...validators(res),
+    },
+    spec.timeoutMs,
+  );
 }
 
 /** The base recorded for an overlay reopened without `base`: only a URL can be found again. */
@@ -121,14 +133,17 @@ class UrlBase implements BaseImage {
   readonly label: string;
   readonly identity: Extract<BaseIdentity, { kind: 'url' }>;
 
-  constructor(identity: Extract<BaseIdentity, { kind: 'url' }>) {
+  constructor(
+    identity: Extract<BaseIdentity, { kind: 'url' }>,
+    private readonly timeoutMs = BASE_TIMEOUT_MS,
+  ) {
     this.identity = identity;
     this.label = identity.url;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const id = this.identity;
-    const res = await rangeFetch(id.url, offset, length);
+    const res = await rangeFetch(id.url, offset, length, this.timeoutMs);
     const total = totalLength(res);
     const got = { ...validators(res) };
     const same =
@@ -136,6 +151,7 @@ class UrlBase implements BaseImage {
       (id.etag === undefined || got.etag === id.etag) &&
       (id.lastModified === undefined || got.lastModified === id.lastModified);
     if (res.status !== 206 || !same) {
+      res.settled();
       await res.body?.cancel();
       const now =
         total === undefined
@@ -146,33 +162,98 @@ class UrlBase implements BaseImage {
         `The overlay's base ${id.url} changed: it was ${describeBase(id)} when the overlay was made, the server now answers ${now}. Its local changes are kept; reset() or delete the disk to start over from the new base.`,
       );
     }
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (bytes.length !== length) {
-      throw new DiskError('EIO', `The base ${id.url} sent ${bytes.length} bytes for a range of ${length}: try again.`);
-    }
-    return bytes;
+    return bodyOf(res, length, id.url);
   }
 }
 
-/** GET with a Range header; any failure to get an answer, or an error status, is EIO naming the URL. */
-async function rangeFetch(url: string, offset: number, length: number): Promise<Response> {
+/**
+ * A response's body of exactly `length` bytes, read into one buffer as it
+ * arrives (no copy of the whole at the end). The response's watchdog (see
+ * rangeFetch) is fed as bytes come, so only a stall times out.
+ */
+async function bodyOf(res: WatchedResponse, length: number, url: string): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let got = 0;
+  const tooMany = () =>
+    new DiskError(
+      'EIO',
+      `The base ${url} sent more than the ${length} bytes asked for: check the server's Range support.`,
+    );
+  try {
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      res.alive();
+      if (got + value.length > length) {
+        await reader.cancel();
+        throw tooMany();
+      }
+      out.set(value, got);
+      got += value.length;
+    }
+  } catch (err) {
+    throw err instanceof DiskError ? err : unreachable(url, err, res.timedOut() ? res.timeoutMs : 0);
+  } finally {
+    res.settled();
+  }
+  if (got !== length) {
+    throw new DiskError('EIO', `The base ${url} sent ${got} bytes for a range of ${length}: try again.`);
+  }
+  return out;
+}
+
+/** A Response under a watchdog: `alive()` after progress, `settled()` when done with it. */
+type WatchedResponse = Response & { alive(): void; settled(): void; timedOut(): boolean; timeoutMs: number };
+
+/** `stalledMs`: the watchdog gave up after that long (0: the fetch failed by itself). */
+function unreachable(url: string, err: unknown, stalledMs: number): DiskError {
+  const why = stalledMs > 0 ? `it sent nothing for ${stalledMs / 1000} s` : `${(err as Error)?.message ?? err}`;
+  return new DiskError(
+    'EIO',
+    `The overlay's base ${url} could not be fetched (${why}): check the network; local data stays readable.`,
+  );
+}
+
+/**
+ * GET with a Range header; any failure to get an answer, or an error
+ * status, is EIO naming the URL. A server that sends nothing for
+ * `timeoutMs` (before the headers or between body chunks) is given up on.
+ */
+async function rangeFetch(url: string, offset: number, length: number, timeoutMs: number): Promise<WatchedResponse> {
+  const abort = new AbortController();
+  let timedOut = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const alive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
+  };
+  const settled = () => clearTimeout(timer);
+  alive();
   let res: Response;
   try {
-    res = await fetch(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, cache: 'no-store' });
+    res = await fetch(url, {
+      headers: { Range: `bytes=${offset}-${offset + length - 1}` },
+      cache: 'no-store',
+      signal: abort.signal,
+    });
   } catch (err) {
-    throw new DiskError(
-      'EIO',
-      `The overlay's base ${url} could not be fetched (${(err as Error)?.message ?? err}): check the network; local data stays readable.`,
-    );
+    settled();
+    throw unreachable(url, err, timedOut ? timeoutMs : 0);
   }
+  alive();
   if (!res.ok) {
+    settled();
     await res.body?.cancel();
     throw new DiskError(
       'EIO',
       `The overlay's base ${url} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}: it is missing or failing; local data stays readable.`,
     );
   }
-  return res;
+  return Object.assign(res, { alive, settled, timedOut: () => timedOut, timeoutMs });
 }
 
 /** The full length from `Content-Range: bytes a-b/total` (undefined without one). */
