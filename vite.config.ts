@@ -20,7 +20,12 @@ export default defineConfig(({ mode }) => {
         emptyOutDir: true,
         target: 'es2022',
         sourcemap: true,
-        lib: { entry: 'src/index.ts', formats: ['es'], fileName: () => 'webdisk.js' },
+        // A second entry per adapter keeps webdisk.js free of emulator code.
+        lib: {
+          entry: { webdisk: 'src/index.ts', v86: 'src/adapters/v86.ts' },
+          formats: ['es'],
+          fileName: (_format, name) => `${name}.js`,
+        },
       },
       worker: { format: 'es' },
     };
