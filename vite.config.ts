@@ -1,4 +1,32 @@
-import { defineConfig } from 'vite';
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineConfig, type Plugin } from 'vite';
+
+/** Where Debian's seabios package puts SeaBIOS (the emulator page boots with it). */
+const SEABIOS = '/usr/share/seabios';
+
+/**
+ * Serves bios/*.bin from Debian's seabios package in `npm start` and
+ * `vite preview`: the BIOS is GPL/LGPL firmware the project does not ship;
+ * elsewhere the emulator page says how to get it.
+ */
+function seabios(): Plugin {
+  const serve: Plugin['configureServer'] = (server) => {
+    server.middlewares.use((req, res, next) => {
+      const m = /\/bios\/([\w.-]+\.bin)$/.exec(req.url?.split('?')[0] ?? '');
+      const file = m && join(SEABIOS, m[1]);
+      if (!file || !existsSync(file)) return next();
+      res.setHeader('Content-Type', 'application/octet-stream');
+      for (const [k, v] of Object.entries(isolationHeaders)) res.setHeader(k, v);
+      createReadStream(file).pipe(res);
+    });
+  };
+  return {
+    name: 'webdisk-seabios',
+    configureServer: serve,
+    configurePreviewServer: serve as Plugin['configurePreviewServer'],
+  };
+}
 
 /** SharedArrayBuffer and Atomics need a cross-origin isolated page. */
 export const isolationHeaders = {
@@ -30,12 +58,18 @@ export default defineConfig(({ mode }) => {
       worker: { format: 'es' },
     };
   }
-  // The demo (npm start, npm run build).
+  // The demo (npm start, npm run build): the cache-mode page and the emulator page.
   return {
     base: './',
+    plugins: [seabios()],
     server: { headers: isolationHeaders },
     preview: { headers: isolationHeaders },
-    build: { outDir: 'dist-demo', target: 'es2022', emptyOutDir: true },
+    build: {
+      outDir: 'dist-demo',
+      target: 'es2022',
+      emptyOutDir: true,
+      rollupOptions: { input: { main: 'index.html', emulator: 'emulator.html' } },
+    },
     worker: { format: 'es' },
   };
 });

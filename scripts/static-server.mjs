@@ -2,7 +2,7 @@
 // root (dist/, e2e/pages/, bench/) with the cross-origin isolation headers
 // SharedArrayBuffer needs. No bundler in the way: pages import dist/ as a
 // user's static page would.
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, resolve } from 'node:path';
 import { handleBaseImage } from './base-images.mjs';
@@ -32,6 +32,9 @@ createServer((req, res) => {
     res.writeHead(403).end();
     return;
   }
+  // The emulator page's BIOS: Debian's seabios package, not shipped (see vite.config.ts).
+  const bios = /\/bios\/([\w.-]+\.bin)$/.exec(url.pathname);
+  if (bios && !existsSync(path)) path = join('/usr/share/seabios', bios[1]);
   try {
     if (statSync(path).isDirectory()) path = join(path, 'index.html');
     const st = statSync(path);
