@@ -17,6 +17,7 @@ import {
 } from './config';
 import { type AsyncIo, Engine, Expectation, runSeed } from './engine';
 import type { RawReply, RawRequest } from './raw-worker';
+import type { SyncReply, SyncRequest, SyncRunReply } from './sync-worker';
 
 type DiskStats = Webdisk.DiskStats;
 
@@ -35,7 +36,39 @@ const diskContent = new Map<string, Expectation>();
 
 type Open =
   | { kind: 'lib'; spec: Extract<TargetSpec, { kind: 'lib' }>; disk: Webdisk.Disk; io: AsyncIo; expect: Expectation }
-  | { kind: 'raw'; spec: Extract<TargetSpec, { kind: 'raw' }> };
+  | { kind: 'raw'; spec: Extract<TargetSpec, { kind: 'raw' }> }
+  | { kind: 'sync'; spec: Extract<TargetSpec, { kind: 'sync' }>; call: SyncCall; worker: Worker };
+
+/** SyncRequest without its id (Omit distributed over the union). */
+type SyncCallArg = SyncRequest extends infer R ? (R extends SyncRequest ? Omit<R, 'id'> : never) : never;
+type SyncCall = <T>(req: SyncCallArg) => Promise<T>;
+
+/** A SyncDisk target's worker (bench/sync-worker.ts) and the calls to it, one message per step. */
+function startSyncWorker(): { worker: Worker; call: SyncCall } {
+  const worker = new Worker(new URL('./sync-worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'webdisk-bench-sync',
+  });
+  const pending = new Map<number, (r: SyncReply) => void>();
+  let seq = 1;
+  worker.onmessage = (ev: MessageEvent<SyncReply>) => {
+    const done = pending.get(ev.data.id);
+    pending.delete(ev.data.id);
+    done?.(ev.data);
+  };
+  worker.onerror = (ev) => {
+    for (const done of pending.values()) done({ id: 0, ok: false, error: `sync worker error: ${ev.message}` });
+    pending.clear();
+  };
+  const call = <T>(req: SyncCallArg) => {
+    const id = seq++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, (r) => (r.ok ? resolve(r.value as T) : reject(new Error(r.error))));
+      worker.postMessage({ ...req, id });
+    });
+  };
+  return { worker, call };
+}
 /**
  * A new OPFS disk in the layout before thin disks (format 1: no map.bin,
  * data.img is the disk): made as a thin disk, its map removed before any write.
@@ -135,6 +168,16 @@ const bench = {
       targets.set(spec.id, { kind: 'raw', spec });
       return r;
     }
+    if (spec.kind === 'sync') {
+      const of = target(spec.of);
+      if (of.kind !== 'lib') throw new Error(`${spec.id}: ${spec.of} is not a library target`);
+      // A 1 MiB data area: every bench request fits in one piece.
+      const port = await of.disk.openSync({ bufferSize: 1 << 20 });
+      const { worker, call } = startSyncWorker();
+      await call<void>({ op: 'init', cfg, port });
+      targets.set(spec.id, { kind: 'sync', spec, worker, call });
+      return { prepare: { bytes: 0, ms: 0, mibps: 0 } };
+    }
     const backend = spec.backend === 'opfs-raw' ? 'opfs' : spec.backend;
     if (spec.backend === 'opfs-raw' && !diskContent.has(spec.diskName))
       await makeRawLayout(spec.diskName, spec.diskSize);
@@ -164,6 +207,14 @@ const bench = {
   async run(id: string, workload: WorkloadId, depth: number, repeat: number): Promise<RunResult> {
     const t = target(id);
     if (t.kind === 'raw') return rawCall<RunResult>({ op: 'run', target: t.spec.id, workload, depth, repeat });
+    if (t.kind === 'sync') {
+      // The sync worker writes the same disk: it takes the expected content along and hands it back.
+      const of = target(t.spec.of);
+      if (of.kind !== 'lib') throw new Error(`${t.spec.id}: ${t.spec.of} is not a library target`);
+      const r = await t.call<SyncRunReply>({ op: 'run', workload, depth, repeat, state: of.expect.snapshot() });
+      of.expect.restore(r.state);
+      return r.result;
+    }
     const index = WORKLOADS.findIndex((w) => w.id === workload);
     const { disk, io, expect, spec } = t;
     const before = await disk.stats();
@@ -182,6 +233,7 @@ const bench = {
   async warm(id: string, workload: WorkloadId): Promise<void> {
     const t = target(id);
     if (t.kind === 'raw') return rawCall<void>({ op: 'warm', target: t.spec.id, workload });
+    if (t.kind === 'sync') return; // its workloads have no hot set (see run.ts's plan)
     const w = WORKLOADS.find((x) => x.id === workload);
     if (w?.hotBytes) await engine.readThrough(t.io, Math.min(w.hotBytes, regionOf(t.spec)));
   },
@@ -189,6 +241,7 @@ const bench = {
   async verify(id: string): Promise<VerifyResult> {
     const t = target(id);
     if (t.kind === 'raw') return rawCall<VerifyResult>({ op: 'verify', target: t.spec.id });
+    if (t.kind === 'sync') throw new Error(`${id}: verified with ${t.spec.of}, whose disk it writes`);
     return engine.verify(t.io, t.expect, regionOf(t.spec));
   },
 
@@ -233,6 +286,10 @@ const bench = {
     if (!c) return {};
     if (c.kind === 'raw') {
       await rawCall<void>({ op: 'close', target: c.spec.id });
+      return {};
+    }
+    if (c.kind === 'sync') {
+      c.worker.terminate();
       return {};
     }
     const stats = await c.disk.stats();

@@ -151,7 +151,13 @@ export type TargetSpec =
       /** Write the region once before the runs (a never-written disk reads zeros). */
       prepare: boolean;
     }
-  | { kind: 'raw'; id: RawId };
+  | { kind: 'raw'; id: RawId }
+  /**
+   * A SyncDisk (disk.openSync()) in a worker of its own, on the disk of
+   * library target `of`, whose expected content it shares: QD1 only (it
+   * blocks). Its id is `of` + '/sync', so its raw baseline is `of`'s.
+   */
+  | { kind: 'sync'; id: string; of: string };
 
 /** Everything the page and the raw worker need to know about the run. */
 export interface BenchConfig {

@@ -111,6 +111,11 @@ export class WriteBuffer {
   }
 }
 
+export interface ExpectationState {
+  gens: Uint32Array;
+  nextGen: number;
+}
+
 /**
  * What the region should hold: the generation of the last write issued to
  * each 4 KiB block (0 = never written: zeros). Requests take effect in
@@ -121,6 +126,15 @@ export class Expectation {
   private nextGen = 1;
   constructor(region: number) {
     this.gens = new Uint32Array(Math.ceil(region / BLOCK));
+  }
+  /** Its state, for another thread that writes the same disk (the SyncDisk target's worker). */
+  snapshot(): ExpectationState {
+    return { gens: this.gens.slice(), nextGen: this.nextGen };
+  }
+  /** Takes back the state that thread moved on. */
+  restore(state: ExpectationState): void {
+    this.gens.set(state.gens);
+    this.nextGen = state.nextGen;
   }
   /** A new generation for a write of [offset, offset+length), recorded at issue. */
   issue(offset: number, length: number): number {

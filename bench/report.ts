@@ -19,7 +19,7 @@ import {
 
 export interface TargetRecord {
   id: string;
-  kind: 'lib' | 'raw';
+  kind: 'lib' | 'raw' | 'sync';
   backend?: string;
   mode?: string;
   what: string;
@@ -82,6 +82,29 @@ export function pairedRatio(a: Summary, b: Summary): { ratio: number; spreadPct:
   if (rs.length === 0) return undefined;
   const m = median(rs);
   return { ratio: m, spreadPct: rs.length > 1 && m > 0 ? ((Math.max(...rs) - Math.min(...rs)) / 2 / m) * 100 : 0 };
+}
+
+/**
+ * One line per SyncDisk case: its IOPS as a ratio to the async API on the
+ * same disk and to raw OPFS, both measured in the same repeats.
+ */
+export function syncSummary(sums: Summary[]): string[] {
+  return sums
+    .filter((s) => s.target.endsWith('/sync'))
+    .map((s) => {
+      const of = s.target.slice(0, -'/sync'.length);
+      const peer = (t: string | undefined) =>
+        sums.find((x) => x.workload === s.workload && x.depth === s.depth && x.target === t);
+      const vs = (t: string | undefined) => {
+        const b = peer(t);
+        const r = b && pairedRatio(s, b);
+        return r
+          ? `${r.ratio.toFixed(2)}× ${t} (±${Math.round(r.spreadPct)}%, ${fmtNum(b.iops)} IOPS)`
+          : `– (${t} not run)`;
+      };
+      if (s.error) return `${s.workload} QD${s.depth} ${s.target}: error ${s.error}`;
+      return `${s.workload} QD${s.depth}: SyncDisk ${fmtNum(s.iops)} IOPS (p50 ${fmtLat(s.p50)}) = ${vs(of)}, ${vs(s.base)}`;
+    });
 }
 
 export interface TargetCheck {

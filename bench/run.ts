@@ -41,6 +41,7 @@ import {
   renderMarkdown,
   renderText,
   summarize,
+  syncSummary,
   type TargetRecord,
 } from './report';
 
@@ -249,6 +250,10 @@ function libTarget(backend: (typeof BACKENDS)[number]['id'], mode: (typeof CACHE
   } as const satisfies TargetSpec;
 }
 
+/** The library target a SyncDisk is measured on, and its workloads (QD1: it blocks). */
+const SYNC_OF = 'writeback/opfs';
+const SYNC_WORKLOADS: readonly string[] = ['rand-read', 'rand-write'];
+
 function plan(o: ReturnType<typeof options>): Planned[] {
   const out: Planned[] = [];
   const keep = (id: string, w: Workload) => !o.filter || o.filter.test(`${w.id} ${id}`);
@@ -270,10 +275,23 @@ function plan(o: ReturnType<typeof options>): Planned[] {
         what: `webdisk ${mode} on ${b.id}, through the public API`,
         cases: cases(t.id, () => true),
       });
+      if (t.id === SYNC_OF && o.depths.includes(1)) {
+        // SyncDisk beside it: QD1 random 4 KiB, on its disk, right after it in every repeat.
+        const id = `${t.id}/sync`;
+        out.push({
+          target: { kind: 'sync', id, of: t.id },
+          what: `webdisk SyncDisk (disk.openSync(), blocking, in a worker) on ${t.id}'s disk`,
+          cases: WORKLOADS.filter((w) => SYNC_WORKLOADS.includes(w.id) && keep(id, w)).map((w) => ({ w, depth: 1 })),
+        });
+      }
     }
   }
   for (const r of RAW_BASELINES) addRaw(r.id);
-  return out.filter((p) => p.cases.length > 0);
+  // A sync target needs its disk's target open, even one with no case of its own.
+  const needed = (p: Planned) =>
+    p.cases.length > 0 ||
+    out.some((q) => q.target.kind === 'sync' && q.target.of === p.target.id && q.cases.length > 0);
+  return out.filter(needed);
 }
 
 // ---------------------------------------------------------------------- run
@@ -331,6 +349,7 @@ async function main(): Promise<number> {
         kind: t.kind,
         what: p.what,
         ...(t.kind === 'lib' ? { backend: t.backend, mode: t.mode } : {}),
+        ...(t.kind === 'sync' ? { backend: 'opfs', mode: 'writeback' } : {}),
       };
       targets.push(rec);
       try {
@@ -389,8 +408,9 @@ async function main(): Promise<number> {
     for (const p of live) {
       const rec = record(p.target.id);
       try {
-        rec.verify = await call(page, 'verify', [p.target.id], 600_000);
-        if (!rec.verify.ok) console.error(`${p.target.id}: VERIFY FAILED ${rec.verify.firstBad}`);
+        // A sync target's writes are checked with its disk's target (they share the expected content).
+        if (p.target.kind !== 'sync') rec.verify = await call(page, 'verify', [p.target.id], 600_000);
+        if (rec.verify && !rec.verify.ok) console.error(`${p.target.id}: VERIFY FAILED ${rec.verify.firstBad}`);
       } catch (err) {
         rec.error ??= `verify: ${String(err instanceof Error ? err.message : err)}`;
       }
@@ -481,6 +501,8 @@ async function main(): Promise<number> {
       load,
     };
     console.log(renderText(info, sums, checks, memory, targets));
+    const syncLines = syncSummary(sums);
+    if (syncLines.length) console.log(`\nSyncDisk (same run, same offsets):\n  ${syncLines.join('\n  ')}`);
     if (overlay) console.log(`\nOverlay cold read: ${overlayLine(overlay)}`);
 
     const resultsDir = join(REPO, 'bench/results');
@@ -511,7 +533,9 @@ async function main(): Promise<number> {
       pageErrors,
     };
     writeFileSync(jsonPath, `${JSON.stringify(json, null, 1)}\n`);
-    writeFileSync(join(REPO, 'bench/results.md'), renderMarkdown(info, sums, checks, memory, targets, overlay));
+    const md = renderMarkdown(info, sums, checks, memory, targets, overlay);
+    const syncMd = syncLines.length ? `\n### SyncDisk\n\n${syncLines.map((l) => `- ${l}`).join('\n')}\n` : '';
+    writeFileSync(join(REPO, 'bench/results.md'), md + syncMd);
     console.log(`\nwrote ${jsonPath.replace(`${REPO}/`, '')} and bench/results.md`);
 
     const failures = [

@@ -3,6 +3,17 @@
 import type * as Webdisk from '../src/index';
 import type { PageHelpers } from './helpers';
 
+/** How a SyncDisk call in e2e/pages/sync-worker.js ended. */
+export type SyncAnswer =
+  | { ok: true; value: unknown; ms: number }
+  | { ok: false; name?: string; code?: string; message: string; isDiskError: boolean; ms: number };
+
+/** The page's handle on a sync worker: each call says when it started (the worker is about to block) and how it ended. */
+export interface SyncWorker {
+  call(op: string, args?: object): { started: Promise<void>; done: Promise<SyncAnswer> };
+  terminate(): void;
+}
+
 declare global {
   interface Window {
     /** The built library (dist/webdisk.js); openDisk defaults `backend` to the page's ?backend=. */
@@ -17,5 +28,7 @@ declare global {
     busyDisk?: Webdisk.Disk;
     /** power-loss.spec.ts: how far the workload a reload interrupts has got. */
     reloadProgress?: { acks: number; inFlight: number };
+    /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
+    syncWorker?: () => SyncWorker;
   }
 }

@@ -1,6 +1,8 @@
 export { Disk, type WriteOptions } from './client/disk';
 export { type DiskEntry, deleteDisk, listDisks } from './client/manage';
 export { type OpenDiskOptions, openDisk } from './client/open-disk';
+export { SyncDisk } from './client/sync-disk';
+export type { OpenSyncOptions } from './client/sync-ports';
 export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
 export {
   type CrashPoint,
@@ -34,4 +36,5 @@ export {
   type DiskStats,
   type PersistentBackend,
 } from './core/types';
+export type { SyncDiskPort } from './protocol/sync-port';
 export type { BackendReason } from './stores/backends';

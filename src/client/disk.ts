@@ -2,7 +2,9 @@ import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
+import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
+import { type OpenSyncOptions, SyncPorts } from './sync-ports';
 import type { Transport } from './transport';
 
 /** How long a worker without shared memory gets to stop its stores before it is terminated anyway. */
@@ -44,6 +46,7 @@ export class Disk {
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
   /** The power switch shared with the worker (cross-origin isolated pages only). */
   private readonly power: Int32Array | undefined;
+  private readonly syncPorts: SyncPorts;
 
   /** @internal Use openDisk(). */
   constructor(info: DiskInfo, worker: Worker, transport: Transport, power?: Int32Array) {
@@ -60,6 +63,7 @@ export class Disk {
     this.transport = transport;
     this.transportKind = transport.kind;
     this.power = power;
+    this.syncPorts = new SyncPorts(worker, info);
   }
 
   /** The current cache mode. */
@@ -141,6 +145,17 @@ export class Disk {
     return this.guard() ?? this.transport.call({ op: 'reset' });
   }
 
+  /**
+   * A port for a synchronous client: post it to a worker and make a
+   * `SyncDisk` of it there, whose calls block (Atomics.wait) and run in the
+   * same order as this disk's async calls. Needs a cross-origin isolated
+   * page (ENOTSUP otherwise). One SyncDisk per port; the disk worker serves
+   * the port until the disk closes or loses power, when its calls throw ECLOSED.
+   */
+  openSync(opts?: OpenSyncOptions): Promise<SyncDiskPort> {
+    return this.guard() ?? this.syncPorts.open(opts);
+  }
+
   /** Writes everything back, syncs, marks the disk cleanly closed and ends the worker. */
   close(): Promise<void> {
     const bad = this.guard();
@@ -150,6 +165,7 @@ export class Disk {
     return done.then(
       () => {
         this.worker.terminate();
+        this.syncPorts.closeAll('close');
         this.transport.fail(new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`));
       },
       (err: DiskError) => {
@@ -178,11 +194,13 @@ export class Disk {
     if (this.closedBy === 'powerLoss') return;
     this.worker.terminate();
     this.closedBy = 'crash';
+    this.syncPorts.closeAll('crash');
     this.transport.fail(new DiskError('EIO', `The disk worker of "${this.name}" failed: ${message}. Reopen the disk.`));
   }
 
   /** @internal A message of the worker not for the transport: true if it was for the disk. */
   handle(msg: FromWorker): boolean {
+    if (this.syncPorts.handle(msg)) return true;
     if (msg.type !== 'powered-off') return false;
     this.worker.terminate();
     return true;
@@ -203,6 +221,7 @@ export class Disk {
       setTimeout(() => this.worker.terminate(), POWER_OFF_GRACE_MS);
     }
     this.closedBy = by;
+    this.syncPorts.closeAll(by);
     this.transport.fail(
       new DiskError('ECLOSED', `Disk "${this.name}" lost power (its worker was terminated): open it again.`),
     );

@@ -79,7 +79,9 @@ export type ToWorker =
   | { type: 'open'; options: OpenRequest; ring?: SharedArrayBuffer }
   | { type: 'batch'; requests: Envelope[]; payload: ArrayBuffer | null }
   /** powerLoss() without shared memory: stop every store now, abort what is committing, then say so. */
-  | { type: 'power-off' };
+  | { type: 'power-off' }
+  /** disk.openSync(): serve this second ring (a SyncDisk's) beside the first, through the same device queue. */
+  | { type: 'open-sync'; id: number; ring: SharedArrayBuffer };
 
 export type FromWorker =
   | { type: 'opened'; info: DiskInfo }
@@ -87,4 +89,7 @@ export type FromWorker =
   /** `payload`: the batch's write buffer, handed back for reuse. */
   | { type: 'results'; results: Result[]; payload: ArrayBuffer | null }
   /** The stores stopped after a power-off: the worker may be terminated. */
-  | { type: 'powered-off' };
+  | { type: 'powered-off' }
+  /** The worker serves the ring of open-sync `id` now. */
+  | { type: 'sync-opened'; id: number }
+  | { type: 'sync-failed'; id: number; error: DiskErrorData };

@@ -32,6 +32,14 @@ export const CTRL = {
   respSeq: 1,
   /** The power switch: 0 while on; powerLoss() sets 1 and the worker's stores refuse every call. */
   power: 2,
+  /**
+   * A SyncDisk's ring only: why the disk went away (0 while open; see
+   * SYNC_CLOSED). The page sets it and notifies respSeq, so a blocked
+   * synchronous call wakes and throws instead of waiting for ever.
+   */
+  closed: 3,
+  /** A SyncDisk's ring only: 1 once a SyncDisk has claimed the port (one thread per ring). */
+  owner: 4,
   size: 16,
 } as const;
 

@@ -23,6 +23,8 @@ declare const self: {
 let device: BlockDevice | undefined;
 let releaseLock: ReleaseLock | undefined;
 let ring: RingServer | undefined;
+/** The rings of SyncDisk ports (disk.openSync()), served beside `ring`. */
+const syncRings: RingServer[] = [];
 /** The switch a power-off message flips (pages without shared memory). */
 const messagePower = { off: false };
 /** Stops the disk's stores at once (aborting IndexedDB transactions still committing). */
@@ -112,6 +114,7 @@ function call(dev: BlockDevice, req: Request, data?: Uint8Array): Promise<Reply 
   if (req.op !== 'close') return done;
   return done.then(async () => {
     ring?.stop();
+    for (const r of syncRings) r.stop();
     const release = releaseLock;
     releaseLock = undefined;
     await release?.();
@@ -150,6 +153,32 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
   post({ type: 'results', results, payload }, transfer);
 }
 
+/** A SyncDisk may read, write, flush and discard; the rest (close, mode, stats) stays with the Disk. */
+const SYNC_OPS: ReadonlySet<Request['op']> = new Set(['read', 'write', 'flush', 'discard']);
+
+/**
+ * Serves a SyncDisk's ring with a RingServer of its own, over the same
+ * device: its requests join the device's one in-order queue as they
+ * arrive, between the async client's, and neither ring waits on the other.
+ */
+function openSync(id: number, sab: SharedArrayBuffer): void {
+  const dev = device;
+  if (!dev || !ring) {
+    const error = dev
+      ? new DiskError('ENOTSUP', 'openSync needs the shared-memory transport, which this disk worker is not using.')
+      : new DiskError('ECLOSED', 'The disk is not open.');
+    post({ type: 'sync-failed', id, error: errorToData(error) });
+    return;
+  }
+  const server = new RingServer(sab, (req, data) => {
+    if (!SYNC_OPS.has(req.op)) return Promise.reject(new DiskError('EINVAL', `SyncDisk cannot ${req.op}.`));
+    return call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined);
+  });
+  syncRings.push(server);
+  void server.run();
+  post({ type: 'sync-opened', id });
+}
+
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
@@ -160,6 +189,8 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     // a transaction open in WebKitGTK's storage process, and the disk's next
     // session waits on it for ever: report only once they have ended.
     (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
+  } else if (msg.type === 'open-sync') {
+    openSync(msg.id, msg.ring);
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
