@@ -49,8 +49,11 @@ test('a v86 guest on a webdisk disk: its writes persist across reloads and a pow
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const errors = collectErrors(page);
-    const url = `${PAGE}?disk=e2e-guest`;
-    await page.goto(url);
+    // The demo's main page links to it.
+    await page.goto('/dist-demo/index.html');
+    await page.getByRole('link', { name: /x86 guest in v86/ }).click();
+    await expect(page).toHaveURL(/emulator\.html$/);
+    await page.goto(`${PAGE}?disk=e2e-guest`);
     await waitPhase(page, 'open');
     // A fresh disk: start over in case an earlier run left one.
     await page.click('#wipe');
