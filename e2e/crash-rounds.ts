@@ -292,12 +292,12 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
   });
 
   /** A disk a killed worker held may stay locked for ~2 s: retry deleting it for a while. */
-  const deleteSoon = async (name: string) => {
-    for (let i = 0; ; i++) {
+  const deleteSoon = async (name: string, tries = 100) => {
+    for (let i = 1; ; i++) {
       try {
         return await wd.deleteDisk(name);
       } catch (err) {
-        if (i >= 100) throw err;
+        if (i >= tries) throw err;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
@@ -439,7 +439,9 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       at('closing');
       await again.close();
       at('deleting');
-      await wd.deleteDisk(name).catch((err: Error) => {
+      // Retried a little like the delete before a round: on a loaded machine the
+      // lock of the worker that just closed can come back after deleteDisk's 1 s.
+      await deleteSoon(name, 4).catch((err: Error) => {
         r.leftBehind = `${err.name} ${(err as { code?: string }).code ?? ''}: ${err.message}`;
       });
     } catch (caught) {

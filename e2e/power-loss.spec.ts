@@ -230,13 +230,6 @@ test('a crash in the middle of close(), every mode, both models: clean and exact
 });
 
 test('overlays over a URL base (copy-on-write, copy-on-read), every mode, both models: 0 violations against the base', async () => {
-  // Known limit (README): in Chromium over IndexedDB a round of 8 lanes at
-  // once stalls now and then (one lane's requests stop being answered); not
-  // understood yet. The Node suite runs these overlays over IndexedDB.
-  test.skip(
-    test.info().project.name === 'chromium-idb',
-    'overlay crash rounds stall intermittently in Chromium over IndexedDB (README, Known limits)',
-  );
   const n = Math.max(10, roundsPer());
   await crashAndCheck(
     specs(

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
-import { idbDisks } from '../src/stores/idb-disks';
+import { DEFAULT_CHUNK_SIZE, idbDisks } from '../src/stores/idb-disks';
 import type { DiskSchema } from '../src/stores/idb-store';
 import { idbDatabaseName } from '../src/stores/layout';
 import { pattern, sameBytes } from './helpers';
@@ -13,7 +13,9 @@ import { pattern, sameBytes } from './helpers';
  * before a whole-chunk put, one range request per sequential read.
  */
 const KiB = 1024;
-const CHUNK = 64 * KiB;
+const CHUNK = DEFAULT_CHUNK_SIZE;
+/** Block records per chunk. */
+const PER = CHUNK / (4 * KiB);
 
 /** IndexedDB calls, counted by spies that call through. */
 function spies() {
@@ -119,7 +121,7 @@ describe('IndexedDB store', () => {
     await device.write(3 * CHUNK + 8192, pattern(8192, 2));
     expect(counts.gets).toBe(0);
     expect(counts.puts).toBe(2);
-    expect(await keys('blocks')).toEqual([3 * 16 + 2, 3 * 16 + 3]);
+    expect(await keys('blocks')).toEqual([3 * PER + 2, 3 * PER + 3]);
     const expected = pattern(CHUNK, 1);
     expected.set(pattern(8192, 2), 8192);
     sameBytes(await device.read(3 * CHUNK, CHUNK), expected);
@@ -136,7 +138,7 @@ describe('IndexedDB store', () => {
     reset();
     await device.write(3 * CHUNK + 2000, pattern(10, 3)); // the same block again: its record now
     expect(counts.gets).toBe(1);
-    expect(await keys('blocks')).toEqual([3 * 16]);
+    expect(await keys('blocks')).toEqual([3 * PER]);
     const expected = pattern(CHUNK, 1);
     expected.set(pattern(1000, 2), 100);
     expected.set(pattern(10, 3), 2000);
@@ -147,13 +149,13 @@ describe('IndexedDB store', () => {
   it('a chunk with more than half its blocks written at once is rewritten whole; its records go', async () => {
     const { device, reset, keys } = await newDisk('none');
     await device.write(5 * CHUNK + 4096, pattern(4096, 1));
-    expect(await keys('blocks')).toEqual([5 * 16 + 1]);
+    expect(await keys('blocks')).toEqual([5 * PER + 1]);
     reset();
-    await device.write(5 * CHUNK + 100, pattern(40_000, 2)); // 10 of 16 blocks
+    await device.write(5 * CHUNK + 100, pattern(CHUNK * 0.6, 2)); // 60% of its blocks
     expect(await keys('blocks')).toEqual([]);
     expect(await keys('data')).toEqual([5]);
     reset();
-    await device.write(5 * CHUNK + 60_000, pattern(100, 3));
+    await device.write(5 * CHUNK + CHUNK - 5000, pattern(100, 3));
     await device.write(5 * CHUNK, pattern(CHUNK, 4)); // whole: records go
     expect(await keys('blocks')).toEqual([]);
     sameBytes(await device.read(5 * CHUNK, CHUNK), pattern(CHUNK, 4));

@@ -25,8 +25,14 @@ import { diskNameOfDatabase, idbDatabaseName } from './layout';
  */
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
-/** Bytes per chunk of a new disk's data. */
-export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+/**
+ * Bytes per chunk of a new disk's data. Under 64 KiB serialized: Chromium
+ * stores a larger value as a separate blob file beside LevelDB (Blink's
+ * IDBValueWrapper::kWrapThreshold), which costs a file per chunk and, with
+ * workers killed around it, left commits hanging for minutes. (Disks made
+ * with 64 KiB chunks keep them: the size is in their layout record.)
+ */
+export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** The metadata store's chunk: one slot. */
 const META_CHUNK = 512;
 const STORES = ['info', 'meta', 'data', 'blocks'] as const;
