@@ -403,6 +403,31 @@ describe('overlay crash ordering', () => {
     );
   });
 
+  it('a write into a cluster a read installed (its map entry not yet committed) survives a crash of the worker', async () => {
+    // Copy-on-read installs without a commit; a write that then goes in place
+    // must commit that entry before it is acknowledged ('none' promises that).
+    const base = new Uint8Array(baseBytes(4 * CS, 3));
+    const files = { data: new MemoryStore(), map: new MemoryStore() };
+    const image = await openBase({ blob: new Blob([base]) });
+    const map = await ClusterMapStore.open(files.data, files.map, {
+      clusterSize: CS,
+      diskSize: 4 * CS,
+      base: image.identity,
+    });
+    const overlay = new OverlayStore(map, image);
+    await overlay.read(0, new Uint8Array(100)); // installs cluster 0
+    await new Promise((r) => setTimeout(r, 20));
+    await overlay.write(10, new Uint8Array(10).fill(7));
+    await overlay.discard(CS - 100, 50); // in place too
+    const after = new OverlayStore(await ClusterMapStore.open(files.data, files.map), image);
+    const back = new Uint8Array(CS);
+    await after.read(0, back);
+    const want = base.slice(0, CS);
+    want.fill(7, 10, 20);
+    want.fill(0, CS - 100, CS - 50);
+    sameBytes(back, want);
+  });
+
   it('catches a map that points at a copied cluster before its data is durable', async () => {
     const problems = await crashedOverlay(MapBeforeData, [[100, 1]]);
     expect(problems.length, 'the broken ordering must be caught').toBeGreaterThan(0);
