@@ -41,7 +41,9 @@ async function serveBase(name: string, q: Record<string, string | number>): Prom
   return `${origin}/base/${name}`;
 }
 
-async function baseStats(name: string): Promise<{ requests: number; bytes: number; ranges: string[] }> {
+async function baseStats(
+  name: string,
+): Promise<{ requests: number; bytes: number; ranges: string[]; delivered: number; aborted: number }> {
   return (await fetch(`${origin}/base-stats/${name}`)).json();
 }
 
