@@ -7,7 +7,7 @@ import { BlockDevice } from '../src/core/block-device';
 import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-workload';
 import { CACHE_MODES } from '../src/core/types';
 import { ClusterMapStore } from '../src/layers/cluster-map';
-import { OverlayStore } from '../src/layers/overlay';
+import { type OverlayOptions, OverlayStore } from '../src/layers/overlay';
 import { type BaseSpec, openBase } from '../src/stores/base-image';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
@@ -513,5 +513,195 @@ describe('requests queued behind one that waits for the base', () => {
     const want = base.slice(CS, CS + 200);
     want.set(patch, 5);
     sameBytes(across, want);
+  });
+});
+
+describe('streaming read-ahead (a sequential reader over a URL)', () => {
+  const MiB = 1024 * 1024;
+
+  /** An overlay over base `name` on memory files, as the layer sees it (no block core in the way). */
+  async function streamed(url: string, o: OverlayOptions = {}, timeoutMs?: number) {
+    const image = await openBase({ url, ...(timeoutMs ? { timeoutMs } : {}) });
+    const files = { data: new MemoryStore(), map: new MemoryStore() };
+    const diskSize = Math.ceil(image.identity.length / CS) * CS;
+    const map = await ClusterMapStore.open(files.data, files.map, { clusterSize: CS, diskSize, base: image.identity });
+    return { overlay: new OverlayStore(map, image, o), map, files, image, diskSize };
+  }
+  const readOf = async (o: OverlayStore, offset: number, length: number) => {
+    const b = new Uint8Array(length);
+    await o.read(offset, b);
+    return b;
+  };
+  const errorOf = (p: unknown) =>
+    Promise.resolve(p).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string },
+    );
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('fetches what the reader used plus a bounded lead; a reader that stops has its stream paused, then cancelled', async () => {
+    const SIZE = 32 * MiB;
+    const url = await serveBase('lead', { size: SIZE, seed: 31, pieceDelay: 1 });
+    const expected = baseBytes(SIZE, 31);
+    const { overlay } = await streamed(url, { leadBytes: MiB, idleMs: 400 });
+    for (let off = 0; off < 2 * MiB; off += 256 * 1024)
+      sameBytes(await readOf(overlay, off, 256 * 1024), expected.subarray(off, off + 256 * 1024));
+    await sleep(250);
+    const paused = overlay.baseBytesFetched();
+    expect(paused, 'the stream ran a lead past the reader').toBeGreaterThanOrEqual(3 * MiB);
+    expect(paused, '… and no further (one piece over at most)').toBeLessThanOrEqual(3 * MiB + 256 * 1024);
+    await sleep(150);
+    expect(overlay.baseBytesFetched(), 'paused: nothing pulled').toBe(paused);
+    await sleep(600);
+    const s = await baseStats('lead');
+    expect(s.ranges.slice(1), 'the first read alone, then one stream').toEqual([
+      `0-${256 * 1024 - 1}`,
+      `${256 * 1024}-${SIZE - 1}`,
+    ]);
+    expect(s.aborted, 'paused past idleMs: cancelled, the connection closed').toBe(1);
+    expect(s.delivered, 'the server stopped sending (socket buffers aside)').toBeLessThan(20 * MiB);
+    // The reader comes back: a new stream from where the copy ends; every byte right.
+    for (let off = 2 * MiB; off < SIZE; off += MiB)
+      sameBytes(await readOf(overlay, off, MiB), expected.subarray(off, off + MiB));
+    expect(overlay.baseBytesFetched(), 'each byte fetched once: the paused stream had installed what it got').toBe(
+      SIZE,
+    );
+  });
+
+  it('a write or discard into clusters the stream is still bringing is kept, in call order, and survives a crash', async () => {
+    const SIZE = 8 * MiB;
+    const url = await serveBase('racing', { size: SIZE, seed: 32, pieceDelay: 2 });
+    const model = baseBytes(SIZE, 32).slice();
+    const { overlay, map, files, image } = await streamed(url);
+    await readOf(overlay, 0, CS);
+    sameBytes(await readOf(overlay, CS, CS), model.subarray(CS, 2 * CS)); // sequential: the stream starts
+    expect(
+      map.blockStatus(100 * CS, 20 * CS).every((e) => e.state === 'unallocated'),
+      'not arrived yet',
+    ).toBe(true);
+    const ops: Promise<unknown>[] = [];
+    // Nothing waits: a whole-cluster write goes straight in; the stream must skip that cluster.
+    const whole = pattern(CS, 1);
+    ops.push(Promise.resolve(overlay.write(100 * CS, whole)));
+    model.set(whole, 100 * CS);
+    // A partial one waits for the stream to hand its cluster over.
+    const part = pattern(100, 2);
+    ops.push(Promise.resolve(overlay.write(101 * CS + 10, part)));
+    model.set(part, 101 * CS + 10);
+    const after = readOf(overlay, 100 * CS, 2 * CS);
+    const afterWant = model.slice(100 * CS, 102 * CS);
+    // A read issued before a write sees the base there; one issued after sees the write.
+    const before = readOf(overlay, 110 * CS, CS);
+    const beforeWant = model.slice(110 * CS, 111 * CS);
+    const patch = pattern(300, 3);
+    ops.push(Promise.resolve(overlay.write(110 * CS + 5, patch)));
+    model.set(patch, 110 * CS + 5);
+    const later = readOf(overlay, 110 * CS, CS);
+    const laterWant = model.slice(110 * CS, 111 * CS);
+    ops.push(Promise.resolve(overlay.discard(112 * CS, CS)), Promise.resolve(overlay.discard(113 * CS + 7, 70)));
+    model.fill(0, 112 * CS, 113 * CS);
+    model.fill(0, 113 * CS + 7, 113 * CS + 77);
+    await Promise.all(ops);
+    sameBytes(await after, afterWant, 'read after the writes');
+    sameBytes(await before, beforeWant, 'read before the write');
+    sameBytes(await later, laterWant, 'read after the write');
+    sameBytes(await readOf(overlay, 0, SIZE), model, 'whole disk once the stream is through');
+    const s = await baseStats('racing');
+    expect(s.ranges.slice(1), 'no cluster fetched apart from the stream').toEqual([`0-${CS - 1}`, `${CS}-${SIZE - 1}`]);
+    expect(s.aborted).toBe(0);
+    // A crash of the worker now (no sync): every acknowledged write is there.
+    const again = new OverlayStore(await ClusterMapStore.open(files.data, files.map), image);
+    sameBytes(await readOf(again, 0, SIZE), model, 'after a crash');
+  });
+
+  it('a reader that jumps elsewhere cancels the stream: the server stops sending', async () => {
+    const SIZE = 32 * MiB;
+    const url = await serveBase('jumping', { size: SIZE, seed: 33, pieceDelay: 1 });
+    const expected = baseBytes(SIZE, 33);
+    const { overlay } = await streamed(url, { leadBytes: MiB });
+    await readOf(overlay, 0, CS);
+    await readOf(overlay, CS, CS);
+    sameBytes(await readOf(overlay, 30 * MiB, CS), expected.subarray(30 * MiB, 30 * MiB + CS), 'far away');
+    await sleep(200);
+    const s = await baseStats('jumping');
+    expect(s.ranges.slice(1)).toEqual([`0-${CS - 1}`, `${CS}-${SIZE - 1}`, `${30 * MiB}-${30 * MiB + CS - 1}`]);
+    expect(s.aborted, 'the stream was cancelled').toBe(1);
+    expect(s.delivered).toBeLessThan(20 * MiB);
+    expect(overlay.baseBytesFetched()).toBeLessThan(4 * MiB);
+    sameBytes(await readOf(overlay, 0, SIZE), expected, 'everything still reads right');
+  });
+
+  it('a stream that fails mid-body (stall, cut, 503, changed base) fails exactly the reads that waited for missing bytes; the disk goes on', async () => {
+    const SIZE = 4 * MiB;
+    const expected = baseBytes(SIZE, 34);
+    const url = await serveBase('failing', { size: SIZE, seed: 34 });
+    const { overlay } = await streamed(url, {}, 300);
+    await overlay.write(0, new Uint8Array(CS).fill(4));
+    const local = new Uint8Array(CS).fill(4);
+    let at = CS;
+    for (const [how, q, words] of [
+      ['stall', { stallAfter: 2 * CS }, ['sent nothing for 0.3 s']],
+      ['cut', { cutAfter: 2 * CS + 1000 }, ['could not be fetched']],
+    ] as const) {
+      await serveBase('failing', { size: SIZE, seed: 34, ...q });
+      await readOf(overlay, at - CS, 512); // makes the next read sequential
+      const reads = [0, 1, 2, 3, 4].map((k) => overlay.read(at + 512 - CS + k * CS, new Uint8Array(CS)));
+      // The stream starts at the first read's cluster: two clusters come, then
+      // the third read fails; the fourth (queued behind it) starts a new stream,
+      // which brings its two clusters, and the fifth fails the same way.
+      const results = await Promise.all(reads.map(errorOf));
+      expect(
+        results.map((e) => e?.code),
+        how,
+      ).toEqual([undefined, undefined, 'EIO', undefined, 'EIO']);
+      for (const err of [results[2], results[4]]) for (const w of [url, ...words]) expect(err?.message).toContain(w);
+      sameBytes(await readOf(overlay, 0, CS), local, 'local clusters stay readable');
+      at += 6 * CS;
+    }
+    for (const [q, word] of [
+      [{ status: 503 }, '503'],
+      [{ seed: 35 }, 'changed'],
+    ] as const) {
+      await serveBase('failing', { size: SIZE, seed: 34, ...q });
+      await readOf(overlay, at - CS, 512).catch(() => undefined);
+      const err = await errorOf(overlay.read(at - CS + 512, new Uint8Array(2 * CS)));
+      expect(err?.code).toBe('EIO');
+      expect(err?.message).toContain(word);
+      at += 4 * CS;
+    }
+    // The base is back: the same disk reads everything right.
+    await serveBase('failing', { size: SIZE, seed: 34 });
+    const want = expected.slice();
+    want.set(local);
+    sameBytes(await readOf(overlay, 0, SIZE), want);
+  });
+
+  it('close() during a stream settles every request and ends the connection; so does a power cut, at once', async () => {
+    const SIZE = 8 * MiB;
+    const url = await serveBase('closing', { size: SIZE, seed: 36, pieceDelay: 2 });
+    const expected = baseBytes(SIZE, 36);
+    const a = await streamed(url);
+    await readOf(a.overlay, 0, CS);
+    const reads = [1, 2, 3, 4, 5, 6].map((k) => readOf(a.overlay, k * CS, CS));
+    const closed = Promise.resolve(a.overlay.close());
+    const got = await Promise.all(reads);
+    for (const [i, b] of got.entries()) sameBytes(b, expected.subarray((i + 1) * CS, (i + 2) * CS));
+    await closed;
+    await sleep(100);
+    expect((await baseStats('closing')).aborted, 'close() cancelled the stream').toBe(1);
+    // A power cut: the read waiting for the stream fails ECLOSED now, not after a timeout.
+    const b = await streamed(url);
+    await readOf(b.overlay, 0, CS);
+    await readOf(b.overlay, CS, CS);
+    const waiting = errorOf(b.overlay.read(2 * CS, new Uint8Array(MiB)));
+    const far = errorOf(b.overlay.read(2 * CS + MiB, new Uint8Array(MiB)));
+    await sleep(20);
+    const t = performance.now();
+    await b.overlay.abandon();
+    expect((await waiting)?.code).toBe('ECLOSED');
+    expect((await far)?.code, 'queued behind it: no stream, fetched alone, or failed').not.toBe('EIO');
+    expect(performance.now() - t).toBeLessThan(1000);
+    await sleep(100);
+    expect((await baseStats('closing')).aborted).toBe(2);
   });
 });

@@ -144,7 +144,9 @@ export class ReadAhead {
       for (;;) {
         const have = this.frontier + this.filled;
         if (this.waiters.length === 0 && have >= this.reach + this.o.leadBytes && have < this.end) {
-          // Far enough ahead: pull nothing (no timeout runs) until a reader comes closer.
+          // Far enough ahead: pull nothing (no timeout runs) until a reader comes
+          // closer; what came is installed first (whole clusters), not held.
+          this.flush(this.filled - (this.filled % cs));
           await new Promise<void>((resolve) => {
             this.wake = resolve;
             this.idle = setTimeout(() => this.cancel(), this.o.idleMs);
