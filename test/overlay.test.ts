@@ -676,6 +676,77 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
     sameBytes(await readOf(overlay, 0, SIZE), want);
   });
 
+  it('requests issued together around a stream take effect in call order (against a model; then a crash)', async () => {
+    const SIZE = 48 * CS + 3000;
+    const url = await serveBase('model-stream', { size: SIZE, seed: 37, pieceDelay: 1 });
+    const initial = new Uint8Array(Math.ceil(SIZE / CS) * CS);
+    initial.set(baseBytes(SIZE, 37));
+    type StreamOp =
+      | { kind: 'next'; length: number }
+      | { kind: 'read' | 'discard'; offset: number; length: number }
+      | { kind: 'write'; offset: number; length: number; seed: number };
+    const span = fc.record({
+      offset: fc.integer({ min: 0, max: initial.length - 1 }),
+      length: fc.integer({ min: 1, max: 2 * CS }),
+    });
+    const opArb: fc.Arbitrary<StreamOp> = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({ kind: fc.constant('next' as const), length: fc.integer({ min: 1, max: 3 * CS }) }),
+      },
+      { weight: 1, arbitrary: span.map((x) => ({ kind: 'read' as const, ...x })) },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('write' as const),
+          offset: span.map((x) => x.offset),
+          length: fc.integer({ min: 1, max: 2 * CS }),
+          seed: fc.nat(),
+        }),
+      },
+      { weight: 1, arbitrary: span.map((x) => ({ kind: 'discard' as const, ...x })) },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 1, max: 4 }),
+        async (ops, groups) => {
+          const { overlay, files, image } = await streamed(url, { leadBytes: 4 * CS });
+          const model = initial.slice();
+          let next = 0;
+          const pending: Promise<unknown>[] = [];
+          for (const [i, op] of ops.entries()) {
+            const clip = (o: number, n: number) => [o, Math.min(n, initial.length - o)] as const;
+            if (op.kind === 'next' || op.kind === 'read') {
+              const [o, n] = op.kind === 'next' ? clip(next % initial.length, op.length) : clip(op.offset, op.length);
+              next = o + n;
+              const want = model.slice(o, o + n);
+              pending.push(readOf(overlay, o, n).then((got) => sameBytes(got, want, `op ${i}: read ${o}+${n}`)));
+            } else if (op.kind === 'write') {
+              const [o, n] = clip(op.offset, op.length);
+              const bytes = pattern(n, op.seed);
+              pending.push(Promise.resolve(overlay.write(o, bytes)));
+              model.set(bytes, o);
+            } else {
+              const [o, n] = clip(op.offset, op.length);
+              pending.push(Promise.resolve(overlay.discard(o, n)));
+              model.fill(0, o, o + n);
+            }
+            // Now and then the caller waits (the stream goes on meanwhile).
+            if (i % Math.ceil(ops.length / groups) === 0) await Promise.all(pending.splice(0));
+          }
+          await Promise.all(pending);
+          sameBytes(await readOf(overlay, 0, initial.length), model, 'whole disk');
+          // Crash of the worker: every acknowledged write is there.
+          await overlay.abandon();
+          const again = new OverlayStore(await ClusterMapStore.open(files.data, files.map), image);
+          sameBytes(await readOf(again, 0, initial.length), model, 'after a crash');
+        },
+      ),
+      { numRuns: Number(process.env.FC_RUNS ?? 25) },
+    );
+  }, 120_000);
+
   it('close() during a stream settles every request and ends the connection; so does a power cut, at once', async () => {
     const SIZE = 8 * MiB;
     const url = await serveBase('closing', { size: SIZE, seed: 36, pieceDelay: 2 });

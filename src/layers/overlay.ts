@@ -276,7 +276,8 @@ export class OverlayStore extends ForwardingStore {
   private fromBase(offset: number, length: number, which: 'all' | 'partial'): Extent[] {
     const cs = this.map.clusterSize;
     const baseEnd = this.base.identity.length;
-    if (length === 0 || offset >= baseEnd) return [];
+    // A range past the base's end may still start in its last cluster (partly the base's).
+    if (length === 0 || Math.floor(offset / cs) * cs >= baseEnd) return [];
     const out: Extent[] = [];
     const add = (from: number, to: number) => {
       const start = Math.floor(from / cs) * cs;
