@@ -538,6 +538,11 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
       (e: unknown) => e as Error & { code: string },
     );
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Waits until `cond` holds (polling; a busy machine is slow), at most `ms`. */
+  const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
+    for (const t = performance.now(); !(await cond()) && performance.now() - t < ms; ) await sleep(20);
+  };
+  const aborted = async (name: string, n: number) => until(async () => (await baseStats(name)).aborted >= n);
 
   it('fetches what the reader used plus a bounded lead; a reader that stops has its stream paused, then cancelled', async () => {
     const SIZE = 32 * MiB;
@@ -546,13 +551,14 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
     const { overlay } = await streamed(url, { leadBytes: MiB, idleMs: 400 });
     for (let off = 0; off < 2 * MiB; off += 256 * 1024)
       sameBytes(await readOf(overlay, off, 256 * 1024), expected.subarray(off, off + 256 * 1024));
-    await sleep(250);
+    await until(() => overlay.baseBytesFetched() >= 3 * MiB);
+    await sleep(100);
     const paused = overlay.baseBytesFetched();
     expect(paused, 'the stream ran a lead past the reader').toBeGreaterThanOrEqual(3 * MiB);
     expect(paused, '… and no further (one piece over at most)').toBeLessThanOrEqual(3 * MiB + 256 * 1024);
     await sleep(150);
     expect(overlay.baseBytesFetched(), 'paused: nothing pulled').toBe(paused);
-    await sleep(600);
+    await aborted('lead', 1);
     const s = await baseStats('lead');
     expect(s.ranges.slice(1), 'the first read alone, then one stream').toEqual([
       `0-${256 * 1024 - 1}`,
@@ -622,7 +628,7 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
     await readOf(overlay, 0, CS);
     await readOf(overlay, CS, CS);
     sameBytes(await readOf(overlay, 30 * MiB, CS), expected.subarray(30 * MiB, 30 * MiB + CS), 'far away');
-    await sleep(200);
+    await aborted('jumping', 1);
     const s = await baseStats('jumping');
     expect(s.ranges.slice(1)).toEqual([`0-${CS - 1}`, `${CS}-${SIZE - 1}`, `${30 * MiB}-${30 * MiB + CS - 1}`]);
     expect(s.aborted, 'the stream was cancelled').toBe(1);
@@ -758,7 +764,7 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
     const got = await Promise.all(reads);
     for (const [i, b] of got.entries()) sameBytes(b, expected.subarray((i + 1) * CS, (i + 2) * CS));
     await closed;
-    await sleep(100);
+    await aborted('closing', 1);
     expect((await baseStats('closing')).aborted, 'close() cancelled the stream').toBe(1);
     // A power cut: the read waiting for the stream fails ECLOSED now, not after a timeout.
     const b = await streamed(url);
@@ -772,7 +778,7 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
     expect((await waiting)?.code).toBe('ECLOSED');
     expect((await far)?.code, 'queued behind it: no stream, fetched alone, or failed').not.toBe('EIO');
     expect(performance.now() - t).toBeLessThan(1000);
-    await sleep(100);
+    await aborted('closing', 2);
     expect((await baseStats('closing')).aborted).toBe(2);
   });
 });
