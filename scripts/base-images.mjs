@@ -5,14 +5,21 @@
 //
 //   GET /base/NAME              the image (Range: bytes=a-b → 206), counted;
 //                               ?peek=1: not counted (a test's expected bytes)
-//   GET /base-control/NAME?size=N&seed=S[&etag=E][&lastModified=1][&status=503][&ranges=0][&stallAfter=B]
+//   GET /base-control/NAME?size=N&seed=S[&etag=E][&lastModified=1][&status=503][&ranges=0][&stallAfter=B][&cutAfter=B][&pieceDelay=MS]
 //                               (re)defines it: N pattern bytes of seed S;
 //                               status: every request fails so; ranges=0:
 //                               Range is ignored (a 200 with the whole body);
 //                               stallAfter: a Range answer sends its headers
 //                               and B bytes of body, then nothing (a stalled
-//                               connection)
-//   GET /base-stats/NAME        {"requests": n, "bytes": n, "ranges": ["a-b", …]}
+//                               connection); cutAfter: … then closes the
+//                               connection (a truncated body); pieceDelay:
+//                               MS between 64 KiB pieces (a slow link)
+//   GET /base-stats/NAME        {"requests": n, "bytes": n, "ranges": ["a-b", …],
+//                               "delivered": n, "aborted": n}: bytes are those
+//                               asked for; delivered, those handed to the
+//                               connection (with pieceDelay: as the client
+//                               takes them); aborted, answers whose
+//                               connection closed before their end
 
 /** name → { bytes, etag, lastModified, status, ranges, requests, sent, log } */
 const images = new Map();
@@ -43,8 +50,12 @@ function define(name, q) {
     status: Number(q.get('status') ?? 0),
     ranges: q.get('ranges') !== '0',
     stallAfter: q.has('stallAfter') ? Number(q.get('stallAfter')) : undefined,
+    cutAfter: q.has('cutAfter') ? Number(q.get('cutAfter')) : undefined,
+    pieceDelay: Number(q.get('pieceDelay') ?? 0),
     requests: 0,
     sent: 0,
+    delivered: 0,
+    aborted: 0,
     log: [],
   });
 }
@@ -71,7 +82,9 @@ export function handleBaseImage(req, res, headers = {}) {
   if (kind === 'base-stats') {
     json(
       200,
-      img ? { requests: img.requests, bytes: img.sent, ranges: img.log } : { requests: 0, bytes: 0, ranges: [] },
+      img
+        ? { requests: img.requests, bytes: img.sent, ranges: img.log, delivered: img.delivered, aborted: img.aborted }
+        : { requests: 0, bytes: 0, ranges: [], delivered: 0, aborted: 0 },
     );
     return true;
   }
@@ -124,6 +137,52 @@ export function handleBaseImage(req, res, headers = {}) {
     if (part > 0) res.write(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + start, part));
     return true;
   }
-  res.end(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + start, end - start + 1));
+  sendBody(res, img, start, end + 1);
   return true;
+}
+
+/**
+ * Bytes [from, to) of `img`: at once, or with `pieceDelay` or `cutAfter`
+ * in 64 KiB pieces, each once the connection took the last (so `delivered`
+ * counts what left, and a client that cancels stops the rest); `cutAfter`
+ * closes the connection early, `pieceDelay` waits between pieces.
+ */
+function sendBody(res, img, from, to) {
+  let closed = false;
+  res.on('close', () => {
+    closed = true;
+    if (!res.writableFinished) img.aborted++;
+  });
+  if (!img.pieceDelay && img.cutAfter === undefined) {
+    // At full speed: handed over whole, as a plain static server does (the benchmark's baseline).
+    img.delivered += to - from;
+    res.end(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + from, to - from));
+    return;
+  }
+  const PIECE = 64 * 1024;
+  const limit = img.cutAfter !== undefined ? Math.min(to, from + img.cutAfter) : to;
+  let at = from;
+  const more = () => {
+    while (!closed) {
+      if (at >= limit) {
+        if (limit < to) res.destroy();
+        else res.end();
+        return;
+      }
+      const n = Math.min(PIECE, limit - at);
+      const ok = res.write(Buffer.from(img.bytes.buffer, img.bytes.byteOffset + at, n));
+      img.delivered += n;
+      at += n;
+      const next = img.pieceDelay ? () => setTimeout(more, img.pieceDelay) : more;
+      if (!ok) {
+        res.once('drain', next);
+        return;
+      }
+      if (img.pieceDelay) {
+        next();
+        return;
+      }
+    }
+  };
+  more();
 }

@@ -102,6 +102,13 @@ export class ClusterMapStore implements BlockStore {
    * cluster held before, so their map entries need not wait for a sync.
    */
   private pristineFrom = Number.POSITIVE_INFINITY;
+  /**
+   * Virtual clusters install() allocated whose map entries no commit has
+   * taken yet: a write or discard into one is acknowledged only once a
+   * commit has written its entry (else a crash of the worker shows the base
+   * there, losing the acknowledged write).
+   */
+  private uncommitted = new Set<number>();
   /** Map pages written since the last map sync. */
   private mapDirty = false;
   private epoch: Deferred | undefined;
@@ -249,12 +256,18 @@ export class ClusterMapStore implements BlockStore {
     let to = offset + src.length;
     /** Clusters this write allocated: virtual, its entry before, physical. */
     const fresh: [number, number, number][] = [];
+    /** It writes into a cluster installed but not yet committed: it must commit. */
+    let intoInstalled = false;
     try {
       this.eachCluster(offset, src.length, (v, within, at, n) => {
         const old = this.entry(v);
-        if (old >= FIRST_PHYSICAL) return;
+        if (old >= FIRST_PHYSICAL) {
+          if (commit && this.uncommitted.has(v)) intoInstalled = true;
+          return;
+        }
         const p = this.allocate();
         this.setEntry(v, p + FIRST_PHYSICAL);
+        if (!commit) this.uncommitted.add(v);
         fresh.push([v, old, p]);
         if (n === cs) return;
         this.scratch.fill(0);
@@ -285,7 +298,7 @@ export class ClusterMapStore implements BlockStore {
         waits.push(written.catch((err: unknown) => this.rollBack(fresh, err)));
       }
       if (commit) waits.push(this.commitSoon());
-    }
+    } else if (intoInstalled) waits.push(this.commitSoon());
     return allDone(waits);
   }
 
@@ -307,6 +320,7 @@ export class ClusterMapStore implements BlockStore {
         this.scratch.fill(0, 0, n);
         waits.push(this.data.write((e - FIRST_PHYSICAL) * this.clusterSize + within, this.scratch.subarray(0, n)));
         this.dataDirty = true;
+        if (this.uncommitted.has(v)) changed = true;
       }
     });
     if (changed) waits.push(this.commitSoon());
@@ -360,6 +374,7 @@ export class ClusterMapStore implements BlockStore {
     this.writtenFree = [];
     this.dataDirty = false;
     this.newClusters = false;
+    this.uncommitted.clear();
     this.pristineFrom = Number.POSITIVE_INFINITY;
     for (let page = 0; page < this.l1Pages; page++) {
       await this.map.write((1 + page) * PAGE, new Uint8Array(PAGE));
@@ -526,6 +541,8 @@ export class ClusterMapStore implements BlockStore {
     this.dirtyL1.clear();
     const freed = this.pendingFree;
     this.pendingFree = [];
+    const installed = this.uncommitted;
+    this.uncommitted = new Set();
     const hadNewClusters = this.newClusters;
     const fail = (err: unknown): never => {
       // Not written: the changes wait for the next commit (the writes that waited on this one fail).
@@ -536,6 +553,7 @@ export class ClusterMapStore implements BlockStore {
       this.newTables ||= newTables;
       this.newClusters ||= hadNewClusters;
       this.pendingFree.push(...freed);
+      for (const v of installed) this.uncommitted.add(v);
       epoch.reject(err);
       throw err;
     };

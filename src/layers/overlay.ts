@@ -3,17 +3,27 @@ import { LastSettled } from '../core/last-settled';
 import { ForwardingStore, type MaybePromise } from '../core/store';
 import type { BaseImage } from '../stores/base-image';
 import type { ClusterMapStore, Extent } from './cluster-map';
+import { ReadAhead } from './read-ahead';
 
 /**
- * Read-ahead for a sequential reader: past what it asked for, its request
- * reaches this far, doubling with every further sequential fetch (as Linux
- * read-ahead grows) up to MAX_AHEAD. Bigger requests are cheaper per byte:
- * here 16 Range requests of 4 MiB take 2.4× one of 64 MiB.
+ * A sequential reader's read-ahead: one Range request for the rest of the
+ * unallocated stretch it reads into, up to STREAM_BYTES, read as it arrives
+ * (see ReadAhead). One long response costs far less per byte than many
+ * short ones (here 16 Range requests of 4 MiB take 2.4× one of 64 MiB).
  */
-const MIN_AHEAD = 4 * 1024 * 1024;
-const MAX_AHEAD = 32 * 1024 * 1024;
-/** The largest single Range request (a longer run goes as several at once). */
-const PIECE = MAX_AHEAD;
+const STREAM_BYTES = 256 * 1024 * 1024;
+/** How far the stream runs ahead of its reader before it pauses. */
+const LEAD_BYTES = 32 * 1024 * 1024;
+/** A stream paused this long (its reader stopped or went away) is cancelled. */
+const IDLE_MS = 2000;
+/** The largest single Range request of a plain fetch (a longer run goes as several at once). */
+const PIECE = 32 * 1024 * 1024;
+
+export interface OverlayOptions {
+  streamBytes?: number;
+  leadBytes?: number;
+  idleMs?: number;
+}
 
 /**
  * A copy-on-write overlay: a cluster map whose unallocated clusters are a
@@ -40,48 +50,116 @@ export class OverlayStore extends ForwardingStore {
   private readonly base: BaseImage;
   /** Where a read continuing the last one would start (read-ahead follows it). */
   private sequentialFrom = -1;
-  /** The current read-ahead (MIN_AHEAD..MAX_AHEAD). */
-  private ahead = MIN_AHEAD;
   /** The last request that had to wait for the base (or for one that did). */
   private readonly waiting = new LastSettled();
+  /** The sequential reader's stream, while it runs. */
+  private stream: ReadAhead | undefined;
+  private readonly streamBytes: number;
+  private readonly leadBytes: number;
+  private readonly idleMs: number;
 
-  constructor(map: ClusterMapStore, base: BaseImage) {
+  constructor(map: ClusterMapStore, base: BaseImage, o: OverlayOptions = {}) {
     super(map);
     this.map = map;
     this.base = base;
+    this.streamBytes = o.streamBytes ?? STREAM_BYTES;
+    this.leadBytes = o.leadBytes ?? LEAD_BYTES;
+    this.idleMs = o.idleMs ?? IDLE_MS;
   }
 
   override read(offset: number, dst: Uint8Array): MaybePromise {
     const sequential = offset === this.sequentialFrom;
     this.sequentialFrom = offset + dst.length;
-    if (!sequential) this.ahead = MIN_AHEAD;
+    // The stream's reader moved on (even through clusters already here): the stream follows.
+    if (this.stream?.near(offset, dst.length)) this.stream.reachTo(offset + dst.length);
     return this.inOrder(
       () => this.fromBase(offset, dst.length, 'all').length > 0,
-      async () => {
-        let runs = this.fromBase(offset, dst.length, 'all');
-        // Queued behind a request that fetched, it may find everything local now.
-        if (runs.length === 0) return this.map.read(offset, dst);
-        // Reading front to back (a boot, a copy): fetch ahead in the same
-        // requests, and start fetching the next stretch while this one is used.
-        const last = runs[runs.length - 1];
-        if (sequential) {
-          this.readAhead(last);
-          this.ahead = Math.min(2 * this.ahead, MAX_AHEAD);
-        }
-        runs = runs.flatMap(pieces);
-        const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
-        // The local part, then the base's over the unallocated part.
-        await this.map.read(offset, dst);
-        for (const [i, r] of runs.entries()) {
-          const from = Math.max(offset, r.offset);
-          const to = Math.min(offset + dst.length, r.offset + r.length);
-          // Pieces read ahead lie past dst: installed only.
-          if (to > from) dst.set(fetched[i].subarray(from - r.offset, to - r.offset), from - offset);
-        }
-        this.install(runs, fetched);
-      },
+      () => this.readSlow(offset, dst, sequential),
       () => this.map.read(offset, dst),
     );
+  }
+
+  /**
+   * A read that needs the base (or waited behind one that did): the local
+   * part from the map, the rest from the running stream where it lies ahead
+   * in it, else fetched — a sequential reader starts a stream.
+   */
+  private async readSlow(offset: number, dst: Uint8Array, sequential: boolean): Promise<void> {
+    const runs = this.fromBase(offset, dst.length, 'all');
+    // Queued behind a request that fetched, it may find everything local now.
+    if (runs.length === 0) return this.map.read(offset, dst);
+    let s = this.stream;
+    let streamed: Extent[] = [];
+    let fetch: Extent[] = runs;
+    if (s?.near(offset, dst.length)) {
+      [streamed, fetch] = split(runs, s.frontier, s.end);
+    } else {
+      // Its reader went elsewhere: stop pulling bytes nobody will read.
+      s?.cancel();
+      s = undefined;
+      if (sequential) {
+        // Reading front to back (a boot, a copy): stream from the last run on.
+        s = this.startStream(runs[runs.length - 1], offset + dst.length);
+        streamed = [runs[runs.length - 1]];
+        fetch = runs.slice(0, -1);
+      }
+    }
+    const pieces = fetch.flatMap(toPieces);
+    const settled = await Promise.allSettled([
+      this.readLocal(offset, dst, runs),
+      s && streamed.length > 0 ? s.wait(streamed, offset, dst) : undefined,
+      ...pieces.map((r) => this.fetch(r)),
+    ]);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const fetched = settled.slice(2).map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
+    for (const [i, r] of pieces.entries()) {
+      const from = Math.max(offset, r.offset);
+      const to = Math.min(offset + dst.length, r.offset + r.length);
+      if (to > from) dst.set(fetched[i].subarray(from - r.offset, to - r.offset), from - offset);
+    }
+    this.install(pieces, fetched);
+  }
+
+  /** The parts of [offset, offset + dst.length) outside `runs` (those come from the base), from the map. */
+  private async readLocal(offset: number, dst: Uint8Array, runs: Extent[]): Promise<void> {
+    const waits: MaybePromise[] = [];
+    let at = offset;
+    const end = offset + dst.length;
+    for (const r of [...runs, { offset: end, length: 0 }]) {
+      const to = Math.min(Math.max(r.offset, at), end);
+      if (to > at) waits.push(this.map.read(at, dst.subarray(at - offset, to - offset)));
+      at = Math.max(at, r.offset + r.length);
+    }
+    await Promise.all(waits);
+  }
+
+  /**
+   * A stream from `run` on, over the unallocated clusters after it, up to
+   * streamBytes (at least the run) or the base's end; it replaces any other.
+   */
+  private startStream(run: Extent, reach: number): ReadAhead {
+    const cs = this.map.clusterSize;
+    const baseEnd = this.base.identity.length;
+    const limit = Math.min(baseEnd, run.offset + Math.max(run.length, this.streamBytes));
+    let end = run.offset + run.length;
+    if (end < limit) {
+      const next = this.map.blockStatus(end, Math.min(limit, Math.ceil(limit / cs) * cs) - end)[0];
+      if (next?.state === 'unallocated') end = Math.min(next.offset + next.length, limit);
+    }
+    this.stream?.cancel();
+    const s = new ReadAhead(this.map, this.base.stream(run.offset, end - run.offset), run.offset, end, reach, {
+      leadBytes: this.leadBytes,
+      idleMs: this.idleMs,
+      received: (n) => {
+        this.fetched += n;
+      },
+      ended: (done) => {
+        if (this.stream === done) this.stream = undefined;
+      },
+    });
+    this.stream = s;
+    return s;
   }
 
   override write(offset: number, src: Uint8Array): MaybePromise {
@@ -122,11 +200,24 @@ export class OverlayStore extends ForwardingStore {
   }
 
   override close(): MaybePromise {
+    const closed = () => new DiskError('ECLOSED', 'The disk was closed.');
     return this.inOrder(
       () => false,
-      () => Promise.resolve(this.map.close()),
-      () => this.map.close(),
+      () => {
+        this.stream?.cancel(closed());
+        return Promise.resolve(this.map.close());
+      },
+      () => {
+        this.stream?.cancel(closed());
+        return this.map.close();
+      },
     );
+  }
+
+  /** The power is cut: a stream stops at once (its waiting requests fail ECLOSED), then the stores below. */
+  override abandon(): void | Promise<void> {
+    this.stream?.cancel(new DiskError('ECLOSED', 'The power was cut.'));
+    return super.abandon();
   }
 
   /** The base, as DiskInfo shows it: its URL, or "blob". */
@@ -144,7 +235,10 @@ export class OverlayStore extends ForwardingStore {
   reset(): Promise<void> {
     return this.inOrder(
       () => true,
-      () => this.map.clear(),
+      () => {
+        this.stream?.cancel();
+        return this.map.clear();
+      },
     ) as Promise<void>;
   }
 
@@ -182,7 +276,8 @@ export class OverlayStore extends ForwardingStore {
   private fromBase(offset: number, length: number, which: 'all' | 'partial'): Extent[] {
     const cs = this.map.clusterSize;
     const baseEnd = this.base.identity.length;
-    if (length === 0 || offset >= baseEnd) return [];
+    // A range past the base's end may still start in its last cluster (partly the base's).
+    if (length === 0 || Math.floor(offset / cs) * cs >= baseEnd) return [];
     const out: Extent[] = [];
     const add = (from: number, to: number) => {
       const start = Math.floor(from / cs) * cs;
@@ -207,15 +302,6 @@ export class OverlayStore extends ForwardingStore {
     return out;
   }
 
-  /** Extends a run over the unallocated clusters after it, up to the read-ahead more. */
-  private readAhead(run: Extent): void {
-    const cs = this.map.clusterSize;
-    const limit = Math.min(this.base.identity.length, run.offset + run.length + this.ahead);
-    let at = run.offset + run.length;
-    while (at < limit && this.map.blockStatus(at, 1)[0]?.state === 'unallocated') at = Math.min(at + cs, limit);
-    run.length = at - run.offset;
-  }
-
   /**
    * Copies in the base's bytes of the clusters [offset, offset + length)
    * covers in part, committed as any allocating write is: the write that
@@ -225,8 +311,26 @@ export class OverlayStore extends ForwardingStore {
   private async fillPartial(offset: number, length: number): Promise<void> {
     const runs = this.fromBase(offset, length, 'partial');
     if (runs.length === 0) return;
-    const fetched = await Promise.all(runs.map((r) => this.fetch(r)));
-    await Promise.all(runs.map((r, i) => this.map.write(r.offset, fetched[i])));
+    const s = this.stream;
+    const bytesOf = async (r: Extent): Promise<Uint8Array> => {
+      if (s?.live && r.offset >= s.frontier && r.offset + r.length <= s.end) {
+        if (s.near(r.offset, r.length)) {
+          // The stream brings it soon: it hands the bytes over without installing them.
+          const bytes = new Uint8Array(r.length);
+          await s.wait([r], r.offset, bytes, true);
+          return bytes;
+        }
+        // Far ahead in the stream: fetched now, so the stream must not fetch it again.
+        s.cancel();
+      }
+      return this.fetch(r);
+    };
+    const fetched = await Promise.allSettled(runs.map(bytesOf));
+    const failed = fetched.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    await Promise.all(
+      runs.map((r, i) => this.map.write(r.offset, (fetched[i] as PromiseFulfilledResult<Uint8Array>).value)),
+    );
   }
 
   /** The base's bytes of a cluster-aligned run, zeros past the base's end (a disk larger than its base). */
@@ -255,8 +359,27 @@ export class OverlayStore extends ForwardingStore {
   }
 }
 
+/** Cluster-aligned runs cut at [from, to): those inside, and the rest. */
+function split(runs: Extent[], from: number, to: number): [Extent[], Extent[]] {
+  const inside: Extent[] = [];
+  const outside: Extent[] = [];
+  for (const r of runs) {
+    const end = r.offset + r.length;
+    const a = Math.max(r.offset, from);
+    const b = Math.min(end, to);
+    if (b <= a) {
+      outside.push(r);
+      continue;
+    }
+    inside.push({ offset: a, length: b - a, state: r.state });
+    if (a > r.offset) outside.push({ offset: r.offset, length: a - r.offset, state: r.state });
+    if (end > b) outside.push({ offset: b, length: end - b, state: r.state });
+  }
+  return [inside, outside];
+}
+
 /** A run as runs of at most PIECE bytes (cluster-aligned: PIECE is a multiple of every cluster size). */
-function pieces(run: Extent): Extent[] {
+function toPieces(run: Extent): Extent[] {
   const out: Extent[] = [];
   for (let at = run.offset; at < run.offset + run.length; at += PIECE) {
     out.push({ offset: at, length: Math.min(PIECE, run.offset + run.length - at), state: run.state });

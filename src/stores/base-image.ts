@@ -36,6 +36,26 @@ export interface BaseImage {
   readonly label: string;
   /** The bytes [offset, offset + length) of the base (within its length). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The same bytes as they arrive, in one request (for a long sequential
+   * read): nothing is held beyond the piece next() gives.
+   */
+  stream(offset: number, length: number): BaseStream;
+}
+
+/**
+ * A range of the base, read progressively. The inactivity timeout runs
+ * only while next() waits: a stream nobody pulls (paused) does not time out.
+ */
+export interface BaseStream {
+  /**
+   * The next piece of the range, in order; undefined once all of it came.
+   * Rejects EIO as read() does (changed base, error status, stall), and
+   * when the body is shorter or longer than the range.
+   */
+  next(): Promise<Uint8Array | undefined>;
+  /** Ends the request (the server sees the connection close); a next() waiting rejects. */
+  cancel(): void;
 }
 
 /** The whole identity must match (a URL may move: the bytes it names may not change). */
@@ -120,13 +140,49 @@ class BlobBase implements BaseImage {
     try {
       return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
     } catch (err) {
-      // A File changed or removed on disk after it was picked fails to read.
-      throw new DiskError(
-        'EIO',
-        `The base Blob could not be read (${(err as Error)?.message ?? err}): pick the file again.`,
-      );
+      throw blobFailed(err);
     }
   }
+
+  stream(offset: number, length: number): BaseStream {
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let got = 0;
+    let cancelled = false;
+    return {
+      next: async () => {
+        if (cancelled) throw cancelledError(this.label);
+        reader ??= this.blob
+          .slice(offset, offset + length)
+          .stream()
+          .getReader();
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (err) {
+          throw cancelled ? cancelledError(this.label) : blobFailed(err);
+        }
+        if (r.done) {
+          if (got !== length) throw shortBody(this.label, got, length);
+          return undefined;
+        }
+        got += r.value.length;
+        if (got > length) throw tooLong(this.label, length);
+        return r.value;
+      },
+      cancel: () => {
+        cancelled = true;
+        reader?.cancel().catch(() => undefined);
+      },
+    };
+  }
+}
+
+/** A File changed or removed on disk after it was picked fails to read. */
+function blobFailed(err: unknown): DiskError {
+  return new DiskError(
+    'EIO',
+    `The base Blob could not be read (${(err as Error)?.message ?? err}): pick the file again.`,
+  );
 }
 
 class UrlBase implements BaseImage {
@@ -142,8 +198,61 @@ class UrlBase implements BaseImage {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    return bodyOf(await this.open(offset, length), length, this.identity.url);
+  }
+
+  stream(offset: number, length: number): BaseStream {
+    const url = this.identity.url;
+    const abort = new AbortController();
+    let cancelled = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let got = 0;
+    const opening = this.open(offset, length, abort).then((res) => {
+      // The watchdog runs only while next() waits for bytes.
+      res.settled();
+      reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      if (cancelled) reader.cancel().catch(() => undefined);
+      return res;
+    });
+    opening.catch(() => undefined);
+    const cancel = () => {
+      if (cancelled) return;
+      cancelled = true;
+      reader?.cancel().catch(() => undefined);
+      abort.abort();
+    };
+    return {
+      next: async () => {
+        const res = await opening;
+        if (cancelled || !reader) throw cancelledError(url);
+        res.alive();
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (err) {
+          throw cancelled ? cancelledError(url) : unreachable(url, err, res.timedOut() ? res.timeoutMs : 0);
+        } finally {
+          res.settled();
+        }
+        if (r.done) {
+          if (got !== length) throw shortBody(url, got, length);
+          return undefined;
+        }
+        got += r.value.length;
+        if (got > length) {
+          cancel();
+          throw tooLong(url, length);
+        }
+        return r.value;
+      },
+      cancel,
+    };
+  }
+
+  /** A Range request whose answer is checked against the identity: the response, its body unread. */
+  private async open(offset: number, length: number, abort?: AbortController): Promise<WatchedResponse> {
     const id = this.identity;
-    const res = await rangeFetch(id.url, offset, length, this.timeoutMs);
+    const res = await rangeFetch(id.url, offset, length, this.timeoutMs, abort);
     const total = totalLength(res);
     const got = { ...validators(res) };
     const same =
@@ -162,7 +271,7 @@ class UrlBase implements BaseImage {
         `The overlay's base ${id.url} changed: it was ${describeBase(id)} when the overlay was made, the server now answers ${now}. Its local changes are kept; reset() or delete the disk to start over from the new base.`,
       );
     }
-    return bodyOf(res, length, id.url);
+    return res;
   }
 }
 
@@ -174,11 +283,7 @@ class UrlBase implements BaseImage {
 async function bodyOf(res: WatchedResponse, length: number, url: string): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   let got = 0;
-  const tooMany = () =>
-    new DiskError(
-      'EIO',
-      `The base ${url} sent more than the ${length} bytes asked for: check the server's Range support.`,
-    );
+  const tooMany = () => tooLong(url, length);
   try {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     for (;;) {
@@ -197,10 +302,24 @@ async function bodyOf(res: WatchedResponse, length: number, url: string): Promis
   } finally {
     res.settled();
   }
-  if (got !== length) {
-    throw new DiskError('EIO', `The base ${url} sent ${got} bytes for a range of ${length}: try again.`);
-  }
+  if (got !== length) throw shortBody(url, got, length);
   return out;
+}
+
+function tooLong(label: string, length: number): DiskError {
+  return new DiskError(
+    'EIO',
+    `The base ${label} sent more than the ${length} bytes asked for: check the server's Range support.`,
+  );
+}
+
+function shortBody(label: string, got: number, length: number): DiskError {
+  return new DiskError('EIO', `The base ${label} sent ${got} bytes for a range of ${length}: try again.`);
+}
+
+/** What a stream's next() gives once cancel() was called (only the stream's own pump sees it). */
+function cancelledError(label: string): DiskError {
+  return new DiskError('EIO', `The read-ahead from ${label} was cancelled.`);
 }
 
 /** A Response under a watchdog: `alive()` after progress, `settled()` when done with it. */
@@ -220,8 +339,13 @@ function unreachable(url: string, err: unknown, stalledMs: number): DiskError {
  * status, is EIO naming the URL. A server that sends nothing for
  * `timeoutMs` (before the headers or between body chunks) is given up on.
  */
-async function rangeFetch(url: string, offset: number, length: number, timeoutMs: number): Promise<WatchedResponse> {
-  const abort = new AbortController();
+async function rangeFetch(
+  url: string,
+  offset: number,
+  length: number,
+  timeoutMs: number,
+  abort = new AbortController(),
+): Promise<WatchedResponse> {
   let timedOut = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const alive = () => {

@@ -87,6 +87,8 @@ export async function stackStores(
     size,
     overlay,
     async abandon() {
+      // A read-ahead stream stops pulling and installing (its requests settle).
+      await overlay?.abandon();
       await Promise.all([backend.data.abandon?.(), backend.meta.abandon?.(), backend.map?.abandon?.()]);
     },
   };
