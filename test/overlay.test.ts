@@ -544,6 +544,42 @@ describe('streaming read-ahead (a sequential reader over a URL)', () => {
   };
   const aborted = async (name: string, n: number) => until(async () => (await baseStats(name)).aborted >= n);
 
+  it('a store slow to take installs (IndexedDB commits) holds the stream back: memory stays bounded', async () => {
+    const SIZE = 40 * MiB;
+    const url = await serveBase('slow-store', { size: SIZE, seed: 23 });
+    const expected = baseBytes(SIZE, 23);
+    const image = await openBase({ url });
+    // Bytes land at once (reads see them, as IndexedDB's pending groups do); writes are acknowledged only when let go.
+    let letGo: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      letGo = r;
+    });
+    class SlowStore extends MemoryStore {
+      override write(offset: number, src: Uint8Array) {
+        super.write(offset, src);
+        return gate;
+      }
+    }
+    const files = { data: new SlowStore(), map: new MemoryStore() };
+    const map = await ClusterMapStore.open(files.data, files.map, {
+      clusterSize: CS,
+      diskSize: SIZE,
+      base: image.identity,
+    });
+    const overlay = new OverlayStore(map, image, { leadBytes: 64 * MiB });
+    sameBytes(await readOf(overlay, 0, MiB), expected.subarray(0, MiB));
+    sameBytes(await readOf(overlay, MiB, MiB), expected.subarray(MiB, 2 * MiB)); // sequential: the stream starts
+    await sleep(1000);
+    const held = overlay.baseBytesFetched();
+    expect(held, 'bytes taken in while no install was done').toBeLessThan(16 * MiB);
+    letGo();
+    for (let off = 2 * MiB; off < SIZE; off += MiB) {
+      sameBytes(await readOf(overlay, off, MiB), expected.subarray(off, off + MiB), `at ${off}`);
+    }
+    expect(overlay.baseBytesFetched()).toBe(SIZE);
+    await overlay.close();
+  });
+
   it('fetches what the reader used plus a bounded lead; a reader that stops has its stream paused, then cancelled', async () => {
     const SIZE = 32 * MiB;
     const url = await serveBase('lead', { size: SIZE, seed: 31, pieceDelay: 1 });

@@ -4,6 +4,13 @@ import type { ClusterMapStore, Extent } from './cluster-map';
 
 /** Clusters are installed (and waiting requests answered) in batches of at most this many bytes. */
 const BATCH = 1024 * 1024;
+/**
+ * Installs still on their way (a store that commits asynchronously, as
+ * IndexedDB does, holds their bytes meanwhile) past which the stream pulls
+ * nothing more until they are done: memory stays bounded however fast the
+ * network is and however slow the store.
+ */
+const INSTALLS_IN_FLIGHT = 8 * 1024 * 1024;
 
 /** A request waiting for bytes of the stream. */
 interface Waiter {
@@ -56,6 +63,9 @@ export class ReadAhead {
   private filled = 0;
   private wake: (() => void) | undefined;
   private idle: ReturnType<typeof setTimeout> | undefined;
+  /** Installs not yet done, oldest first, and their bytes. */
+  private readonly installing: { bytes: number; done: Promise<unknown> }[] = [];
+  private installingBytes = 0;
 
   constructor(
     private readonly map: ClusterMapStore,
@@ -154,6 +164,13 @@ export class ReadAhead {
           if (this.state !== 'running') return;
           continue;
         }
+        // The store is behind: let its installs land before pulling more.
+        while (this.installingBytes > INSTALLS_IN_FLIGHT) {
+          const oldest = this.installing.shift() as { bytes: number; done: Promise<unknown> };
+          await oldest.done;
+          this.installingBytes -= oldest.bytes;
+          if (this.state !== 'running') return;
+        }
         const chunk = await this.src.next();
         if (this.state !== 'running') return;
         if (!chunk) {
@@ -197,7 +214,10 @@ export class ReadAhead {
     const install = (a: number, b: number) => {
       try {
         const done = this.map.install(a, this.batch.subarray(a - from, b - from));
-        if (done instanceof Promise) done.catch(() => undefined);
+        if (done instanceof Promise) {
+          this.installing.push({ bytes: b - a, done: done.catch(() => undefined) });
+          this.installingBytes += b - a;
+        }
       } catch {
         // Not installed (no space): the base's again next time.
       }
