@@ -53,6 +53,19 @@ function overlayBacking(base: BaseSpec): Backing {
   return { kind: 'overlay', base, open: () => thin.open() };
 }
 
+/** An overlay of four clusters over a Blob base of `seed`'s bytes, on memory files, as the layer sees it. */
+async function blobOverlay(seed: number) {
+  const base = new Uint8Array(baseBytes(4 * CS, seed));
+  const files = { data: new MemoryStore(), map: new MemoryStore() };
+  const image = await openBase({ blob: new Blob([base]) });
+  const map = await ClusterMapStore.open(files.data, files.map, {
+    clusterSize: CS,
+    diskSize: 4 * CS,
+    base: image.identity,
+  });
+  return { base, files, image, map, overlay: new OverlayStore(map, image) };
+}
+
 type Op =
   | { kind: 'write'; offset: number; length: number; seed: number }
   | { kind: 'read'; offset: number; length: number }
@@ -404,15 +417,7 @@ describe('overlay crash ordering', () => {
   it('a write into a cluster a read installed (its map entry not yet committed) survives a crash of the worker', async () => {
     // Copy-on-read installs without a commit; a write that then goes in place
     // must commit that entry before it is acknowledged ('none' promises that).
-    const base = new Uint8Array(baseBytes(4 * CS, 3));
-    const files = { data: new MemoryStore(), map: new MemoryStore() };
-    const image = await openBase({ blob: new Blob([base]) });
-    const map = await ClusterMapStore.open(files.data, files.map, {
-      clusterSize: CS,
-      diskSize: 4 * CS,
-      base: image.identity,
-    });
-    const overlay = new OverlayStore(map, image);
+    const { base, files, image, overlay } = await blobOverlay(3);
     await overlay.read(0, new Uint8Array(100)); // installs cluster 0
     await new Promise((r) => setTimeout(r, 20));
     await overlay.write(10, new Uint8Array(10).fill(7));
@@ -490,15 +495,7 @@ describe('the crash workload on an overlay (as the browser suite runs it, scaled
 
 describe('requests queued behind one that waits for the base', () => {
   it('a read queued behind a fetching write sees that write, and finds its own clusters local', async () => {
-    const base = new Uint8Array(baseBytes(4 * CS, 21));
-    const files = { data: new MemoryStore(), map: new MemoryStore() };
-    const image = await openBase({ blob: new Blob([base]) });
-    const map = await ClusterMapStore.open(files.data, files.map, {
-      clusterSize: CS,
-      diskSize: 4 * CS,
-      base: image.identity,
-    });
-    const overlay = new OverlayStore(map, image);
+    const { base, overlay } = await blobOverlay(21);
     const first = new Uint8Array(4096);
     await overlay.read(0, first); // cluster 0 is local from here on
     const patch = pattern(100, 5);
