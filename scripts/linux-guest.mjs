@@ -10,6 +10,7 @@
 // Needs Debian's apt-get, dpkg-deb, cpio, mkfs.ext4 (e2fsprogs) and
 // debian-archive-keyring, and deb.debian.org (or WEBDISK_DEBIAN_MIRROR).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -22,7 +23,6 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const LINUX_GUEST_DIR = join(ROOT, '.cache/linux-guest');
@@ -83,7 +83,7 @@ function apt(dir) {
   writeFileSync(join(etc, 'sources.list'), `deb [arch=i386 signed-by=${KEYRING}] ${MIRROR} ${SUITE} main\n`);
   return {
     update: () => run('apt-get', [...opts, 'update'], `fetching the i386 package lists of ${MIRROR} ${SUITE}`),
-    hasLists: () => readdirSync(join(dir, 'apt/state/lists')).some((f) => f.endsWith('_Packages')),
+    hasLists: () => readdirSync(join(dir, 'apt/state/lists')).some((f) => /_Packages(\.|$)/.test(f)),
     depends: (pkg) => run('apt-cache', [...opts, 'depends', pkg], `looking up ${pkg}`),
     version: (pkg) => {
       const out = run('apt-cache', [...opts, 'show', '--no-all-versions', pkg], `looking up ${pkg}`);
@@ -143,7 +143,7 @@ function loadOrder(all, wanted) {
 /**
  * The guest's /init. The kernel command line says what to do, in order:
  * `webdisk=check:a,write:b` — check: print the md5 of /mnt/a (or "missing");
- * write: 1 MiB of random bytes to /mnt/b, `sync`, print its md5 ("SYNCED").
+ * write: 256 KiB of random bytes to /mnt/b, `sync`, print its md5 ("SYNCED").
  * It prints the write cache the kernel sees, ends with "WEBDISK END" and
  * idles (the test pulls the plug). Lines for the test start with "WEBDISK".
  */
@@ -172,7 +172,7 @@ for s in $(echo "$steps" | tr , ' '); do
       if [ -f "/mnt/$name" ]; then say FILE "$name" "$(md5sum < "/mnt/$name" | cut -d' ' -f1)"
       else say FILE "$name" missing; fi ;;
     write:*)
-      dd if=/dev/urandom of="/mnt/$name" bs=64k count=16 2>/dev/null || fail "write $name"
+      dd if=/dev/urandom of="/mnt/$name" bs=64k count=4 2>/dev/null || fail "write $name"
       sync
       say SYNCED "$name" "$(md5sum < "/mnt/$name" | cut -d' ' -f1)" ;;
     *) fail "unknown step $s" ;;
@@ -182,7 +182,20 @@ say END
 while true; do sleep 1000; done
 `;
 
-/** A cpio archive (newc) of `dir`, gzipped. */
+const SIG_MAGIC = '~Module signature appended~\n';
+
+/** A module without its appended signature (struct module_signature: its last 4 bytes, before the magic, are sig_len). */
+function unsigned(ko) {
+  const end = ko.length - SIG_MAGIC.length;
+  if (end < 12 || ko.subarray(end).toString('latin1') !== SIG_MAGIC) return ko;
+  const sigLen = ko.readUInt32BE(end - 4);
+  return ko.subarray(0, end - 12 - sigLen);
+}
+
+/**
+ * A cpio archive (newc) of `dir`, not compressed: decompressing it in the
+ * emulated CPU would cost seconds of every boot.
+ */
 function initramfs(dir) {
   const files = run('find', ['.', '-mindepth', '1'], 'listing the initramfs', { cwd: dir });
   const r = spawnSync('cpio', ['-o', '-H', 'newc', '--quiet', '-R', '0:0'], {
@@ -191,7 +204,7 @@ function initramfs(dir) {
     maxBuffer: 256 << 20,
   });
   if (r.status !== 0) throw new Error(`linux-guest: cpio failed: ${r.stderr}`);
-  return gzipSync(r.stdout);
+  return r.stdout;
 }
 
 /**
@@ -204,12 +217,18 @@ export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
   const dir = LINUX_GUEST_DIR;
   const out = {
     kernel: join(dir, 'vmlinuz'),
-    initrd: join(dir, 'initramfs.cpio.gz'),
+    initrd: join(dir, 'initramfs.cpio'),
     disk: join(dir, 'ext4.img'),
     info: join(dir, 'guest.json'),
   };
+  // The build is redone when this script changed (its hash is kept with it); the downloads are kept.
+  const recipe = createHash('sha256')
+    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .digest('hex')
+    .slice(0, 16);
   if (!refresh && Object.values(out).every((p) => existsSync(p))) {
-    return { ...out, ...JSON.parse(readFileSync(out.info, 'utf8')) };
+    const info = JSON.parse(readFileSync(out.info, 'utf8'));
+    if (info.recipe === recipe) return { ...out, ...info };
   }
   mkdirSync(dir, { recursive: true });
   const a = apt(dir);
@@ -249,7 +268,8 @@ export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
   rmSync(staging, { recursive: true, force: true });
   for (const d of ['bin', 'proc', 'sys', 'dev', 'mnt', 'lib/modules']) mkdirSync(join(staging, d), { recursive: true });
   copyFileSync(join(extracted, 'bin/busybox'), join(staging, 'bin/busybox'));
-  for (const m of order) copyFileSync(all.get(m), join(staging, 'lib/modules', `${m}.ko`));
+  // Unsigned: checking a signature costs seconds each in v86 (the kernel loads them, tainted).
+  for (const m of order) writeFileSync(join(staging, 'lib/modules', `${m}.ko`), unsigned(readFileSync(all.get(m))));
   writeFileSync(join(staging, 'modules'), `${order.join('\n')}\n`);
   writeFileSync(join(staging, 'init'), INIT, { mode: 0o755 });
   run('chmod', ['755', join(staging, 'bin/busybox'), join(staging, 'init')], 'chmod');
@@ -263,7 +283,7 @@ export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
     ['-q', '-F', '-L', 'webdisk', '-E', 'nodiscard', out.disk, `${LINUX_DISK_SIZE / 1024}k`],
     'making the ext4 image',
   );
-  const info = { kernelVersion, packages: versions, modules: order };
+  const info = { kernelVersion, packages: versions, modules: order, recipe };
   writeFileSync(out.info, `${JSON.stringify(info, null, 2)}\n`);
   log(
     `built in ${relative(ROOT, dir)}: ${relative(ROOT, out.kernel)} (${sizeOf(out.kernel)}), ` +
