@@ -37,6 +37,15 @@ const MODULES = ['ata_piix', 'sd_mod', 'crc32c_generic', 'ext4'];
 /** The ext4 disk the guest mounts (made by mkfs.ext4 here, with its journal). */
 export const LINUX_DISK_SIZE = 64 * 1024 * 1024;
 
+/** ext4 with a journal, features every e2fsprogs since 1.43 makes and Linux 6.1 mounts. */
+const MKE2FS_CONF = `[defaults]
+	base_features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize,sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+	default_mntopts = acl,user_xattr
+	blocksize = 4096
+	inode_size = 256
+	inode_ratio = 16384
+`;
+
 /** Whether `cmd` runs here. */
 function runs(cmd, args) {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
@@ -89,7 +98,13 @@ function apt(dir) {
       const out = run('apt-cache', [...opts, 'show', '--no-all-versions', pkg], `looking up ${pkg}`);
       return /^Version: (.+)$/m.exec(out)?.[1];
     },
-    download: (pkgs, cwd) => run('apt-get', [...opts, 'download', ...pkgs], `downloading ${pkgs.join(', ')}`, { cwd }),
+    download: (pkgs, cwd) =>
+      run(
+        'apt-get',
+        [...opts, 'download', ...pkgs],
+        `downloading ${pkgs.join(', ')} (if the mirror has newer versions: node scripts/linux-guest.mjs --refresh)`,
+        { cwd },
+      ),
   };
 }
 
@@ -212,8 +227,6 @@ function initramfs(dir) {
  * empty ext4 disk image, all under .cache/linux-guest/. Returns their paths.
  */
 export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
-  const missing = missingLinuxGuestTools();
-  if (missing.length > 0) throw new Error(`linux-guest needs ${missing.join(', ')}`);
   const dir = LINUX_GUEST_DIR;
   const out = {
     kernel: join(dir, 'vmlinuz'),
@@ -230,6 +243,8 @@ export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
     const info = JSON.parse(readFileSync(out.info, 'utf8'));
     if (info.recipe === recipe) return { ...out, ...info };
   }
+  const missing = missingLinuxGuestTools();
+  if (missing.length > 0) throw new Error(`linux-guest needs ${missing.join(', ')}`);
   mkdirSync(dir, { recursive: true });
   const a = apt(dir);
   if (refresh || !a.hasLists()) {
@@ -274,14 +289,20 @@ export function buildLinuxGuest({ refresh = false, log = () => {} } = {}) {
   writeFileSync(join(staging, 'init'), INIT, { mode: 0o755 });
   run('chmod', ['755', join(staging, 'bin/busybox'), join(staging, 'init')], 'chmod');
   writeFileSync(out.initrd, initramfs(staging));
+
   copyFileSync(vmlinuz, out.kernel);
+  rmSync(extracted, { recursive: true, force: true }); // ~200 MB of modules, unpacked again for a rebuild
 
   log('making the ext4 disk image');
   rmSync(out.disk, { force: true });
+  // Our own mke2fs.conf: the features are those this kernel mounts, whatever the host's e2fsprogs defaults to.
+  const conf = join(dir, 'mke2fs.conf');
+  writeFileSync(conf, MKE2FS_CONF);
   run(
     'mkfs.ext4',
     ['-q', '-F', '-L', 'webdisk', '-E', 'nodiscard', out.disk, `${LINUX_DISK_SIZE / 1024}k`],
     'making the ext4 image',
+    { env: { ...process.env, MKE2FS_CONFIG: conf } },
   );
   const info = { kernelVersion, packages: versions, modules: order, recipe };
   writeFileSync(out.info, `${JSON.stringify(info, null, 2)}\n`);

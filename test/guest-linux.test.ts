@@ -24,7 +24,7 @@ const BOOT_TIMEOUT = 240_000;
 /**
  * The kernel's command line: the console on the serial port, and what costs
  * seconds in v86 and proves nothing here left out (PnP BIOS and ISA PnP
- * probes, audit, the crypto self-tests: ~15 s of a ~60 s boot).
+ * probes, audit, the crypto self-tests: a quarter of the boot).
  * WEBDISK_GUEST_CMDLINE adds to it ("loglevel=7 printk.time=1" shows the whole boot).
  */
 const CMDLINE = [
