@@ -6,7 +6,8 @@
 //   GET /base/NAME              the image (Range: bytes=a-b → 206), counted;
 //                               ?peek=1: not counted (a test's expected bytes)
 //   GET /base-control/NAME?size=N&seed=S[&etag=E][&lastModified=1][&status=503][&ranges=0][&stallAfter=B][&cutAfter=B][&pieceDelay=MS]
-//                               (re)defines it: N pattern bytes of seed S;
+//                               (re)defines it: N pattern bytes of seed S
+//                               (or &file=PATH: a file of the repository);
 //                               status: every request fails so; ranges=0:
 //                               Range is ignored (a 200 with the whole body);
 //                               stallAfter: a Range answer sends its headers
@@ -20,6 +21,8 @@
 //                               connection (with pieceDelay: as the client
 //                               takes them); aborted, answers whose
 //                               connection closed before their end
+
+import { readFileSync } from 'node:fs';
 
 /** name → { bytes, etag, lastModified, status, ranges, requests, sent, log } */
 const images = new Map();
@@ -39,11 +42,19 @@ export function baseBytes(size, seed) {
   return out;
 }
 
+/** A file of the repository (a test guest's image), by its path from the repository's root. */
+function repoFile(path) {
+  if (!/^[\w./-]+$/.test(path) || path.split('/').includes('..')) throw new Error(`bad file ${path}`);
+  return new Uint8Array(readFileSync(new URL(`../${path}`, import.meta.url)));
+}
+
 function define(name, q) {
-  const size = Number(q.get('size') ?? 0);
+  const file = q.get('file');
+  const bytes = file ? repoFile(file) : baseBytes(Number(q.get('size') ?? 0), Number(q.get('seed') ?? 1));
+  const size = bytes.length;
   const seed = Number(q.get('seed') ?? 1);
   images.set(name, {
-    bytes: baseBytes(size, seed),
+    bytes,
     etag: q.has('etag') ? `"${q.get('etag')}"` : `"${size}-${seed}"`,
     lastModified:
       q.get('lastModified') === '1' ? new Date(Date.UTC(2026, 0, 1, 0, 0, seed % 60)).toUTCString() : undefined,

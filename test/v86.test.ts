@@ -1,14 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { V86 } from 'v86';
 import { describe, expect, it } from 'vitest';
+import { handleBaseImage } from '../scripts/base-images.mjs';
 import { assembleGuest, BIOS_DIR, GUEST_BINARY, missingGuestTools } from '../scripts/guest.mjs';
 import { createV86Disk, switchedMode, type V86BackingDisk } from '../src/adapters/v86';
 import type { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import { bootGuest, checkRegions, counterOf, GUEST_SPAN } from '../src/demo/emulator/guest';
-import { newBacking, openOn, rejectsWith } from './helpers';
+import { type Backing, newBacking, newBackingOf, openOn, rejectsWith } from './helpers';
 
 // The v86 adapter (src/adapters/v86.ts) under a real v86 in Node, booting
 // the tiny guest (guests/disktest/disktest.asm, assembled with nasm here)
@@ -25,6 +28,7 @@ const guestIt = missing.length > 0 ? it.skip : it;
 const WASM = join(createRequire(import.meta.url).resolve('v86'), '../v86.wasm');
 const file = (name: string) => new Uint8Array(readFileSync(join(BIOS_DIR, name))).buffer;
 const DISK = 4 * 1024 * 1024;
+const GUEST_BINARY_SIZE = statSync(GUEST_BINARY).size;
 
 /** A BlockDevice as a Disk behaves for the adapter (write copies its data at once), counting flushes. */
 function counted(dev: BlockDevice): V86BackingDisk & { flushes: number } {
@@ -104,6 +108,39 @@ describe('the v86 adapter under a real guest', () => {
   );
 });
 
+describe('a guest booting from an overlay over a URL', () => {
+  guestIt(
+    'boots from its base fetched lazily; its writes stay local; reset() gives the base back',
+    async () => {
+      const server = createServer((req, res) => {
+        if (!handleBaseImage(req, res)) res.writeHead(404).end();
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        // The guest's image as an OS image on a server: Range requests, counted.
+        await fetch(`${origin}/base-control/guest?file=public/guests/disktest.bin`);
+        const url = `${origin}/base/guest`;
+        const thin = newBackingOf('thin');
+        const backing: Backing = { kind: 'overlay', base: { url }, open: () => thin.open() };
+        let dev = await openOn(backing, { size: DISK, cache: 'writeback' });
+        expect((await boot(dev)).line).toMatch(/^DONE 00000001 /);
+        await dev.close();
+        dev = await openOn(backing, { cache: 'writeback' });
+        expect((await boot(dev)).line).toMatch(/^DONE 00000002 /);
+        const stats = await (await fetch(`${origin}/base-stats/guest`)).json();
+        expect(stats.bytes - 1, 'the base fetched once, after the 1-byte probe').toBe(GUEST_BINARY_SIZE);
+        await dev.reset();
+        expect((await boot(dev)).line, 'the base again: a first boot').toMatch(/^DONE 00000001 /);
+        await dev.close();
+      } finally {
+        server.close();
+      }
+    },
+    120_000,
+  );
+});
+
 describe('the v86 adapter, unit', () => {
   it('answers get_from_cache from the first sectors, kept current by writes', async () => {
     const b = newBacking();
@@ -149,5 +186,125 @@ describe('the v86 adapter, unit', () => {
     expect(switchedMode('directsync', true)).toBe('none');
     expect(switchedMode('unsafe', false)).toBeUndefined();
     expect(switchedMode('writeback', true)).toBeUndefined();
+  });
+});
+
+/**
+ * The few parts of v86's IDE emulation attach() touches, as plain objects:
+ * the hook's behaviour without booting anything (the guest tests above
+ * check it against the real v86).
+ */
+function fakeEmulator(hda: unknown) {
+  const calls: string[] = [];
+  const drive = {
+    buffer: hda,
+    is_atapi: false,
+    data: new Uint8Array(512),
+    current_command: -1,
+    status_reg: 0x50,
+    error_reg: 0,
+    features_reg: 0,
+    push_irq: () => calls.push(`irq status=${drive.status_reg.toString(16)}`),
+  };
+  const channel = {
+    command_base: 0x1f0,
+    irq: 14,
+    current_interface: drive,
+    master: drive,
+    slave: { ...drive, buffer: undefined },
+    cpu: { device_lower_irq: () => calls.push('lower') },
+  };
+  const ports: { write8: (this: typeof channel, v: number) => void }[] = [];
+  // v86's own command handler: answers at once, as v86 does for FLUSH CACHE.
+  ports[0x1f7] = {
+    write8(this: typeof channel, v: number) {
+      calls.push(`v86 command ${v.toString(16)}`);
+      if (v === 0xec) this.current_interface.data.fill(0);
+    },
+  };
+  const emulator = { v86: { cpu: { io: { ports }, devices: { ide: { primary: channel } } } } };
+  const command = (v: number) => ports[0x1f7].write8.call(channel, v);
+  return { emulator, drive, calls, command };
+}
+
+describe('attach(): the IDE hooks', () => {
+  it('FLUSH CACHE keeps the drive busy until disk.flush() resolves; a failed flush completes with ABRT', async () => {
+    const dev = await openOn(newBacking(), { size: 1 << 20, cache: 'writeback' });
+    const disk = counted(dev);
+    let release: () => void = () => undefined;
+    let fail = false;
+    const flush = disk.flush;
+    disk.flush = () =>
+      new Promise<void>((resolve, reject) => {
+        release = () => (fail ? reject(new Error('no space')) : flush().then(resolve, reject));
+      });
+    const errors: unknown[] = [];
+    const hda = await createV86Disk(disk, { onError: (e) => errors.push(e) });
+    const f = fakeEmulator(hda);
+    const detach = hda.attach(f.emulator);
+    f.command(0xe7);
+    expect(f.drive.status_reg, 'busy while the flush runs').toBe(0xd0);
+    expect(f.calls).not.toContain('v86 command e7'); // v86 would have completed it at once
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(f.drive.status_reg).toBe(0x50);
+    expect(f.calls.at(-1)).toBe('irq status=50');
+    expect(hda.counters.guestFlushes).toBe(1);
+    fail = true;
+    f.command(0xea);
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(f.drive.status_reg).toBe(0x51);
+    expect(f.drive.error_reg).toBe(0x04);
+    expect(errors).toHaveLength(1);
+    // Other commands are v86's; after detach, FLUSH is too.
+    f.command(0x20);
+    expect(f.calls.at(-1)).toBe('v86 command 20');
+    detach();
+    f.command(0xe7);
+    expect(f.calls.at(-1)).toBe('v86 command e7');
+    await dev.close();
+  });
+
+  it('IDENTIFY reports the write cache; the guest turning it off and on switches the cache mode', async () => {
+    const dev = await openOn(newBacking(), { size: 1 << 20, cache: 'writeback' });
+    const hda = await createV86Disk(counted(dev));
+    const f = fakeEmulator(hda);
+    hda.attach(f.emulator);
+    f.command(0xec);
+    expect(f.drive.data[82 * 2] & 0x20).toBe(0x20);
+    expect(f.drive.data[85 * 2] & 0x20).toBe(0x20);
+    f.drive.features_reg = 0x82; // SET FEATURES: disable write cache
+    f.command(0xef);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(dev.cacheMode).toBe('writethrough');
+    f.command(0xec);
+    expect(f.drive.data[85 * 2] & 0x20).toBe(0);
+    f.drive.features_reg = 0x02;
+    f.command(0xef);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(dev.cacheMode).toBe('writeback');
+    // writeCache: false leaves v86's IDENTIFY as it is.
+    const plain = await createV86Disk(counted(dev), { writeCache: false });
+    const g = fakeEmulator(plain);
+    plain.attach(g.emulator);
+    g.command(0xec);
+    expect(g.drive.data[85 * 2] & 0x20).toBe(0);
+    await dev.close();
+  });
+
+  it('flushIntervalMs flushes while the guest writes, and not while it does not', async () => {
+    const dev = await openOn(newBacking(), { size: 1 << 20, cache: 'writeback' });
+    const disk = counted(dev);
+    const hda = await createV86Disk(disk, { flushIntervalMs: 20 });
+    const detach = hda.attach(fakeEmulator(hda).emulator);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(disk.flushes, 'nothing written: no flush').toBe(0);
+    await new Promise<void>((resolve) => hda.set(0, new Uint8Array(512).fill(1), resolve));
+    await new Promise((r) => setTimeout(r, 80));
+    expect(disk.flushes).toBe(1);
+    expect(hda.counters.timedFlushes).toBe(1);
+    detach();
+    await dev.close();
   });
 });
