@@ -26,15 +26,16 @@ import { diskNameOfDatabase, idbDatabaseName } from './layout';
 const DB_VERSION = 1;
 const LAYOUT_FORMAT = 1;
 /**
- * Bytes per chunk of a new disk's data: 15 blocks of 4 KiB, the most that
- * serializes under 64 KiB. Chromium stores a larger value as a separate blob
- * file beside LevelDB (Blink's IDBValueWrapper::kWrapThreshold), and with
- * 64 KiB chunks strict commits hung for minutes now and then while other
- * workers were killed mid-commit. 32 KiB chunks avoided that too, but wrote
- * sequentially at 0.7-0.8x the speed of 64 KiB blobs; 60 KiB matches it.
- * (A disk made with other chunks keeps them: the size is in its layout record.)
+ * Bytes per chunk of a new disk's data. Under 64 KiB serialized: Chromium
+ * stores a larger value as a separate blob file beside LevelDB (Blink's
+ * IDBValueWrapper::kWrapThreshold), and with 64 KiB chunks strict commits
+ * hung for minutes now and then while other workers were killed mid-commit.
+ * A power of two, so that a guest's aligned discards cover whole chunks and
+ * give their space back (60 KiB chunks wrote sequentially as fast as 64 KiB
+ * blobs, 32 KiB at 0.7-0.8x, but left partial chunks at every aligned
+ * discard). A disk made with other chunks keeps them (its layout record).
  */
-export const DEFAULT_CHUNK_SIZE = 60 * 1024;
+export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** The metadata store's chunk: one slot. */
 const META_CHUNK = 512;
 const STORES = ['info', 'meta', 'data', 'blocks'] as const;
