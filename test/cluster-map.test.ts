@@ -231,6 +231,38 @@ describe('cluster map when a sync fails', () => {
   });
 });
 
+describe('cluster map when the worker dies (the stores keep what they accepted)', () => {
+  it('a write into a cluster whose allocating write still waits for its commit is acknowledged only after that commit', async () => {
+    // In `none` a write is acknowledged once the store has it, no sync. The
+    // first write into a cluster waits for the commit that maps it; a second
+    // write into the same cluster must not be acknowledged before that
+    // commit either, or a crash right after its acknowledgement finds no map
+    // entry and shows the cluster's old content.
+    const files = { data: new MemoryStore(), map: new MemoryStore() };
+    const store = await ClusterMapStore.open(files.data, files.map, geometry);
+    const copy = (from: MemoryStore) => {
+      const to = new MemoryStore();
+      const bytes = new Uint8Array(from.byteLength());
+      from.read(0, bytes);
+      to.write(0, bytes);
+      return to;
+    };
+    let crashed: { data: MemoryStore; map: MemoryStore } | undefined;
+    const first = Promise.resolve(store.write(0, new Uint8Array(512).fill(1)));
+    const second = Promise.resolve(store.write(512, new Uint8Array(512).fill(2))).then(() => {
+      // The worker dies the moment the second write is acknowledged.
+      crashed = { data: copy(files.data), map: copy(files.map) };
+    });
+    await Promise.all([first, second]);
+    if (!crashed) throw new Error('the second write was never acknowledged');
+    const after = await ClusterMapStore.open(crashed.data, crashed.map);
+    const back = new Uint8Array(1024);
+    await done(after.read(0, back));
+    const want = new Uint8Array(1024).fill(1, 0, 512).fill(2, 512);
+    sameBytes(back, want);
+  });
+});
+
 /** The layer with its one ordering rule broken: map entries may reach the disk before their data. */
 class MapBeforeData extends ClusterMapStore {
   protected override syncDataBeforeMap(): MaybePromise {

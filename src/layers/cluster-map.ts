@@ -103,12 +103,16 @@ export class ClusterMapStore implements BlockStore {
    */
   private pristineFrom = Number.POSITIVE_INFINITY;
   /**
-   * Virtual clusters install() allocated whose map entries no commit has
-   * taken yet: a write or discard into one is acknowledged only once a
-   * commit has written its entry (else a crash of the worker shows the base
-   * there, losing the acknowledged write).
+   * Virtual clusters allocated (by write() or install()) whose map entries
+   * no commit has taken yet, and those the running commit is writing. A
+   * later write or discard into one is acknowledged only once a commit has
+   * written its entry: the cluster's own allocating write may still be
+   * waiting for it, and without the entry a crash of the worker shows the
+   * cluster's old content, losing an acknowledged write (in `none`, which
+   * acknowledges without a sync).
    */
-  private uncommitted = new Set<number>();
+  private unmapped = new Set<number>();
+  private mapping = new Set<number>();
   /** Map pages written since the last map sync. */
   private mapDirty = false;
   private epoch: Deferred | undefined;
@@ -256,18 +260,18 @@ export class ClusterMapStore implements BlockStore {
     let to = offset + src.length;
     /** Clusters this write allocated: virtual, its entry before, physical. */
     const fresh: [number, number, number][] = [];
-    /** It writes into a cluster installed but not yet committed: it must commit. */
-    let intoInstalled = false;
+    /** It writes into a cluster whose map entry is not written yet: it must wait for a commit. */
+    let intoUnmapped = false;
     try {
       this.eachCluster(offset, src.length, (v, within, at, n) => {
         const old = this.entry(v);
         if (old >= FIRST_PHYSICAL) {
-          if (commit && this.uncommitted.has(v)) intoInstalled = true;
+          if (commit && this.isUnmapped(v)) intoUnmapped = true;
           return;
         }
         const p = this.allocate();
         this.setEntry(v, p + FIRST_PHYSICAL);
-        if (!commit) this.uncommitted.add(v);
+        this.unmapped.add(v);
         fresh.push([v, old, p]);
         if (n === cs) return;
         this.scratch.fill(0);
@@ -298,7 +302,7 @@ export class ClusterMapStore implements BlockStore {
         waits.push(written.catch((err: unknown) => this.rollBack(fresh, err)));
       }
       if (commit) waits.push(this.commitSoon());
-    } else if (intoInstalled) waits.push(this.commitSoon());
+    } else if (intoUnmapped) waits.push(this.commitSoon());
     return allDone(waits);
   }
 
@@ -320,7 +324,7 @@ export class ClusterMapStore implements BlockStore {
         this.scratch.fill(0, 0, n);
         waits.push(this.data.write((e - FIRST_PHYSICAL) * this.clusterSize + within, this.scratch.subarray(0, n)));
         this.dataDirty = true;
-        if (this.uncommitted.has(v)) changed = true;
+        if (this.isUnmapped(v)) changed = true;
       }
     });
     if (changed) waits.push(this.commitSoon());
@@ -374,7 +378,8 @@ export class ClusterMapStore implements BlockStore {
     this.writtenFree = [];
     this.dataDirty = false;
     this.newClusters = false;
-    this.uncommitted.clear();
+    this.unmapped.clear();
+    this.mapping.clear();
     this.pristineFrom = Number.POSITIVE_INFINITY;
     for (let page = 0; page < this.l1Pages; page++) {
       await this.map.write((1 + page) * PAGE, new Uint8Array(PAGE));
@@ -450,6 +455,11 @@ export class ClusterMapStore implements BlockStore {
       this.used--;
     }
     throw err;
+  }
+
+  /** Its map entry is not in the map file yet (a commit that covers it is scheduled or running). */
+  private isUnmapped(v: number): boolean {
+    return this.unmapped.has(v) || this.mapping.has(v);
   }
 
   /** Freed clusters become reusable; a free tail of the data file is cut off. */
@@ -541,8 +551,9 @@ export class ClusterMapStore implements BlockStore {
     this.dirtyL1.clear();
     const freed = this.pendingFree;
     this.pendingFree = [];
-    const installed = this.uncommitted;
-    this.uncommitted = new Set();
+    const mapping = this.unmapped;
+    this.unmapped = new Set();
+    this.mapping = mapping;
     const hadNewClusters = this.newClusters;
     const fail = (err: unknown): never => {
       // Not written: the changes wait for the next commit (the writes that waited on this one fail).
@@ -553,7 +564,8 @@ export class ClusterMapStore implements BlockStore {
       this.newTables ||= newTables;
       this.newClusters ||= hadNewClusters;
       this.pendingFree.push(...freed);
-      for (const v of installed) this.uncommitted.add(v);
+      for (const v of mapping) this.unmapped.add(v);
+      if (this.mapping === mapping) this.mapping = new Set();
       epoch.reject(err);
       throw err;
     };
@@ -568,7 +580,10 @@ export class ClusterMapStore implements BlockStore {
           : allDone([tables, writeAll(l1Pages)]);
         this.mapDirty = true;
         this.writtenFree.push(...freed);
-        return then(written, () => epoch.resolve());
+        return then(written, () => {
+          if (this.mapping === mapping) this.mapping = new Set();
+          epoch.resolve();
+        });
       });
       if (!(r instanceof Promise)) return r;
       const running = r.catch(fail);
