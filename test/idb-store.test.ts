@@ -217,4 +217,46 @@ describe('IndexedDB store power cut', () => {
     sameBytes(back.subarray(0, CHUNK), pattern(CHUNK, 1), 'the chunk before the cut');
     sameBytes(back.subarray(CHUNK), new Uint8Array(CHUNK), 'the aborted group left nothing');
   });
+
+  it('a second abandon() (a second power-off) settles only once the first one’s aborted transaction has ended', async () => {
+    // Answered at once, it let the worker be terminated with the abort still on
+    // its way: WebKitGTK then kept the transaction, and the next session's reads hung.
+    const stores = await idbDisks.open(`idb-unit-${++disk}`, true, false);
+    const data = stores.data;
+    const proto = IDBDatabase.prototype;
+    const begin = proto.transaction;
+    let ended = false;
+    let cut: Promise<void> | undefined;
+    proto.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+      const t = begin.apply(this, args);
+      if (t.mode === 'readwrite') {
+        const end = () => {
+          ended = true;
+        };
+        t.addEventListener('abort', end);
+        t.addEventListener('complete', end);
+        // Two power-offs just after the group's transaction has begun.
+        cut = new Promise((resolve) =>
+          queueMicrotask(() => {
+            const first = data.abandon?.();
+            resolve(
+              Promise.resolve(data.abandon?.()).then(() => {
+                expect(ended, 'the second abandon() waited for the abort').toBe(true);
+                return first;
+              }),
+            );
+          }),
+        );
+      }
+      return t;
+    };
+    try {
+      const written = Promise.resolve(data.write(0, pattern(CHUNK, 1))).then(() => data.sync());
+      await expect(written).rejects.toThrow(/lost power/);
+      await cut;
+      await expect(written).rejects.toThrow(/lost power/);
+    } finally {
+      proto.transaction = begin;
+    }
+  });
 });

@@ -171,7 +171,8 @@ export class Disk {
       (err: DiskError) => {
         // The disk could not be closed cleanly (e.g. quota): the worker
         // still holds the data; end it so the lock is released, and report.
-        this.kill('crash');
+        // Unless powerLoss() cut the close short: the worker is going already.
+        if (this.closedBy === 'close') this.kill('crash');
         throw err;
       },
     );

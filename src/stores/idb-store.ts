@@ -98,6 +98,7 @@ export class IdbStore implements BlockStore {
   private readonly running = new Set<IDBTransaction>();
   /** Power cut: nothing more gets in or out. */
   private abandoned = false;
+  private abandoning: Promise<void> | undefined;
   private pool: Uint8Array[] = [];
   private readonly scratch: Uint8Array;
   private readonly release: () => void;
@@ -224,14 +225,22 @@ export class IdbStore implements BlockStore {
    * it open, and every later transaction on the disk waits behind it.
    */
   abandon(): Promise<void> {
+    // A second call waits for the first's aborts: answering at once would
+    // let the worker be terminated while they are still on their way.
+    this.abandoning ??= this.abortAll();
+    return this.abandoning;
+  }
+
+  private abortAll(): Promise<void> {
     this.abandoned = true;
     const ended: Promise<unknown>[] = [];
     for (const tx of this.running) {
+      // 'abort' or 'complete' only: a request's 'error' bubbles up before
+      // the transaction has ended (an aborted one's requests fail first).
       ended.push(
         new Promise((resolve) => {
           tx.addEventListener('abort', resolve);
           tx.addEventListener('complete', resolve);
-          tx.addEventListener('error', resolve);
         }),
       );
       try {
