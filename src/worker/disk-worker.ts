@@ -29,7 +29,8 @@ const syncRings: RingServer[] = [];
 const messagePower = { off: false };
 /** Stops the disk's stores at once (aborting IndexedDB transactions still committing). */
 let abandonStores: (() => Promise<void>) | undefined;
-let poweringOff: Promise<void> | undefined;
+/** A power-off is under way: a second one (close() cut short) changes nothing. */
+let poweringOff = false;
 
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(msg, transfer);
@@ -189,8 +190,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     // Terminated while its aborts are still on their way, a worker can leave
     // a transaction open in WebKitGTK's storage process, and the disk's next
     // session waits on it for ever: report only once they have ended.
-    // Said once, when the first power-off's aborts have ended (a second one waits for the same).
-    poweringOff ??= (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
+    if (poweringOff) return;
+    poweringOff = true;
+    (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
   } else if (msg.type === 'open-sync') {
     openSync(msg.id, msg.ring);
   } else if (msg.type === 'batch') {
