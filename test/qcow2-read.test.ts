@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DiskError } from '../src/core/errors';
+import { isQcow2 } from '../src/images/qcow2-format';
+import { qcow2DataRuns, readQcow2Header } from '../src/images/qcow2-read';
+import { bytesSource } from '../src/images/source';
+import { pattern, sameBytes } from './helpers';
+
+// Import's qcow2 reader (src/images) against images qemu-img made: what it
+// reads must be exactly `qemu-img convert -O raw`'s bytes.
+
+function has(tool: string): boolean {
+  try {
+    execFileSync(tool, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const QEMU = has('qemu-img') && has('qemu-io');
+if (!QEMU && process.env.CI === 'true') throw new Error('CI=true: the qcow2 tests need qemu-img and qemu-io (apt-get install qemu-utils)');
+if (!QEMU) console.warn('SKIPPED qcow2 images against qemu-img: install qemu-utils');
+const qemuIt = QEMU ? it : it.skip;
+
+const dir = mkdtempSync(join(tmpdir(), 'webdisk-qcow2-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const run = (tool: string, ...args: string[]) => execFileSync(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A raw disk with data, compressible text, zeros and holes. */
+function rawImage(size: number, seed: number): Uint8Array {
+  const raw = new Uint8Array(size);
+  const cs = 64 * 1024;
+  for (let at = 0, i = 0; at < size; at += cs, i++) {
+    const kind = (i * 7 + seed) % 5;
+    if (kind === 0) raw.set(pattern(cs, seed * 1000 + i).subarray(0, Math.min(cs, size - at)), at);
+    else if (kind === 1) raw.fill(0x41 + (i % 26), at, Math.min(size, at + cs)); // compresses well
+    else if (kind === 2) raw.set(pattern(512, i), at); // a little data, the rest zeros
+    // 3, 4: zeros
+  }
+  return raw;
+}
+
+/** Every byte the reader yields, laid into a zeroed image of the virtual size. */
+async function readAll(image: Uint8Array): Promise<Uint8Array> {
+  const src = bytesSource(image);
+  const h = await readQcow2Header(src);
+  const out = new Uint8Array(h.size);
+  let last = -1;
+  for await (const run of qcow2DataRuns(src, h)) {
+    expect(run.offset, 'runs come in virtual order').toBeGreaterThan(last);
+    last = run.offset;
+    out.set(run.bytes, run.offset);
+  }
+  return out;
+}
+
+function qemuRaw(file: string): Uint8Array {
+  const out = join(dir, 'out.raw');
+  run('qemu-img', 'convert', '-O', 'raw', file, out);
+  return new Uint8Array(readFileSync(out));
+}
+
+describe('qcow2 images qemu-img made read as qemu-img reads them', () => {
+  const cases: [string, string[]][] = [
+    ['v2 (compat=0.10), 64 KiB clusters', ['-o', 'compat=0.10,cluster_size=65536']],
+    ['v3 (compat=1.1), 64 KiB clusters', ['-o', 'compat=1.1,cluster_size=65536']],
+    ['v3, 2 MiB clusters', ['-o', 'compat=1.1,cluster_size=2097152']],
+    ['v3, 512-byte clusters', ['-o', 'compat=1.1,cluster_size=512']],
+    ['v3, compressed (convert -c)', ['-c', '-o', 'compat=1.1,cluster_size=65536']],
+    ['v2, compressed, 4 KiB clusters', ['-c', '-o', 'compat=0.10,cluster_size=4096']],
+    ['v3, compressed, 2 MiB clusters', ['-c', '-o', 'compat=1.1,cluster_size=2097152']],
+  ];
+  qemuIt.each(cases)('%s', async (_name, opts) => {
+    const size = 5 * 1024 * 1024 + 3 * 512; // not a whole number of clusters
+    const raw = rawImage(size, opts.length);
+    const rawFile = join(dir, 'in.raw');
+    const file = join(dir, 'in.qcow2');
+    writeFileSync(rawFile, raw);
+    run('qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', ...opts, rawFile, file);
+    const image = new Uint8Array(readFileSync(file));
+    expect(isQcow2(image)).toBe(true);
+    const got = await readAll(image);
+    sameBytes(got, qemuRaw(file));
+    sameBytes(got, raw);
+  });
+
+  qemuIt('v3 zero clusters (write -z over data) read as zeros; data around them stays', async () => {
+    const file = join(dir, 'zero.qcow2');
+    run('qemu-img', 'create', '-f', 'qcow2', '-o', 'compat=1.1,cluster_size=65536', file, '4M');
+    run('qemu-io', '-c', 'write -P 0x5a 0 1M', file);
+    run('qemu-io', '-c', 'write -z 64k 128k', file); // zero flags over allocated clusters
+    run('qemu-io', '-c', 'write -z 2M 64k', file); // over unallocated
+    const image = new Uint8Array(readFileSync(file));
+    const got = await readAll(image);
+    const want = qemuRaw(file);
+    sameBytes(got, want);
+    expect(got[64 * 1024]).toBe(0);
+    expect(got[0]).toBe(0x5a);
+    expect(got[256 * 1024]).toBe(0x5a);
+  });
+});
+
+describe('qcow2 features webdisk refuses, by name', () => {
+  const refused = async (image: Uint8Array) => {
+    try {
+      await readAll(image);
+    } catch (err) {
+      expect(err).toBeInstanceOf(DiskError);
+      return err as DiskError;
+    }
+    throw new Error('the image was accepted');
+  };
+  qemuIt('a backing file, encryption, an external data file, zstd: ENOTSUP naming it', async () => {
+    const base = join(dir, 'base.qcow2');
+    run('qemu-img', 'create', '-f', 'qcow2', base, '1M');
+    const made: [string, string[], RegExp][] = [
+      ['backed.qcow2', ['-b', base, '-F', 'qcow2'], /backing file/],
+      ['enc.qcow2', ['--object', 'secret,id=s0,data=pw', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10'], /encryption/i],
+      ['ext.qcow2', ['-o', `data_file=${join(dir, 'ext.data')}`], /external data file/],
+      ['zstd.qcow2', ['-o', 'compression_type=zstd'], /zstd/],
+    ];
+    for (const [name, opts, why] of made) {
+      const file = join(dir, name);
+      try {
+        run('qemu-img', 'create', '-f', 'qcow2', ...opts, file, '1M');
+      } catch (err) {
+        // A qemu-img built without zstd cannot make that one: say so, test the rest.
+        console.warn(`qemu-img could not make ${name}: ${String(err).split('\n')[0]}`);
+        continue;
+      }
+      const e = await refused(new Uint8Array(readFileSync(file)));
+      expect(e.code, name).toBe('ENOTSUP');
+      expect(e.message, name).toMatch(why);
+    }
+  });
+
+  it('truncated and malformed images: EINVAL with the offset', async () => {
+    const cs = 4096;
+    const h = new Uint8Array(3 * cs);
+    const v = new DataView(h.buffer);
+    v.setUint32(0, 0x514649fb);
+    v.setUint32(4, 3);
+    v.setUint32(20, 12);
+    v.setBigUint64(24, 1n << 20n);
+    v.setUint32(36, 1); // one L1 entry
+    v.setBigUint64(40, BigInt(cs)); // L1 at cluster 1
+    v.setUint32(96, 4);
+    v.setUint32(100, 104);
+    v.setBigUint64(cs, BigInt(2 * cs)); // L2 at cluster 2
+    v.setBigUint64(2 * cs, BigInt(9 * cs)); // data past the end of the file
+    const e = await refused(h);
+    expect(e.code).toBe('EINVAL');
+    expect(e.message).toMatch(/at byte 8192/);
+    expect((await refused(h.subarray(0, 50))).code).toBe('EINVAL');
+    const noMagic = h.slice();
+    noMagic[0] = 0;
+    expect((await refused(noMagic)).message).toMatch(/magic/);
+  });
+});
