@@ -36,5 +36,7 @@ export {
   type DiskStats,
   type PersistentBackend,
 } from './core/types';
+export type { ExportOptions, ExportProgress } from './images/export';
+export { type ImageFormat, type ImportDiskOptions, type ImportProgress, importDisk } from './images/import';
 export type { SyncDiskPort } from './protocol/sync-port';
 export type { BackendReason } from './stores/backends';

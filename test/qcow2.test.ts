@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiskError } from '../src/core/errors';
+import { exportDisk } from '../src/images/export';
 import { isQcow2 } from '../src/images/qcow2-format';
 import { qcow2DataRuns, readQcow2Header } from '../src/images/qcow2-read';
 import { planQcow2, writeQcow2 } from '../src/images/qcow2-write';
@@ -22,7 +24,8 @@ function has(tool: string): boolean {
   }
 }
 const QEMU = has('qemu-img') && has('qemu-io');
-if (!QEMU && process.env.CI === 'true') throw new Error('CI=true: the qcow2 tests need qemu-img and qemu-io (apt-get install qemu-utils)');
+if (!QEMU && process.env.CI === 'true')
+  throw new Error('CI=true: the qcow2 tests need qemu-img and qemu-io (apt-get install qemu-utils)');
 if (!QEMU) console.warn('SKIPPED qcow2 images against qemu-img: install qemu-utils');
 const qemuIt = QEMU ? it : it.skip;
 
@@ -37,7 +40,8 @@ function rawImage(size: number, seed: number): Uint8Array {
   for (let at = 0, i = 0; at < size; at += cs, i++) {
     const kind = (i * 7 + seed) % 5;
     if (kind === 0) raw.set(pattern(cs, seed * 1000 + i).subarray(0, Math.min(cs, size - at)), at);
-    else if (kind === 1) raw.fill(0x41 + (i % 26), at, Math.min(size, at + cs)); // compresses well
+    else if (kind === 1)
+      raw.fill(0x41 + (i % 26), at, Math.min(size, at + cs)); // compresses well
     else if (kind === 2) raw.set(pattern(512, i), at); // a little data, the rest zeros
     // 3, 4: zeros
   }
@@ -119,7 +123,11 @@ describe('qcow2 features webdisk refuses, by name', () => {
     run('qemu-img', 'create', '-f', 'qcow2', base, '1M');
     const made: [string, string[], RegExp][] = [
       ['backed.qcow2', ['-b', base, '-F', 'qcow2'], /backing file/],
-      ['enc.qcow2', ['--object', 'secret,id=s0,data=pw', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10'], /encryption/i],
+      [
+        'enc.qcow2',
+        ['--object', 'secret,id=s0,data=pw', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10'],
+        /encryption/i,
+      ],
       ['ext.qcow2', ['-o', `data_file=${join(dir, 'ext.data')}`], /external data file/],
       ['zstd.qcow2', ['-o', 'compression_type=zstd'], /zstd/],
     ];
@@ -192,7 +200,9 @@ describe('qcow2 export: qemu-img check passes and qemu-img compare finds it equa
     for (let v = 0; v < virtual; v++) {
       if (raw.subarray(v * cs, (v + 1) * cs).some((b) => b !== 0)) data.push(v);
     }
-    const { file, image } = await exportTo(`export-${cs}.qcow2`, size, data, cs, (v) => raw.subarray(v * cs, (v + 1) * cs));
+    const { file, image } = await exportTo(`export-${cs}.qcow2`, size, data, cs, (v) =>
+      raw.subarray(v * cs, (v + 1) * cs),
+    );
     run('qemu-img', 'check', file); // throws on a non-zero exit
     const rawFile = join(dir, `export-${cs}.raw`);
     writeFileSync(rawFile, raw);
@@ -227,4 +237,154 @@ describe('qcow2 export: qemu-img check passes and qemu-img compare finds it equa
     }
     expect(seen).toEqual(picks);
   });
+});
+
+/** A disk in memory, as exportDisk sees one. */
+function memoryDisk(bytes: Uint8Array) {
+  return {
+    name: 'mem',
+    size: bytes.length,
+    closed: false,
+    changeCount: 0,
+    reads: 0,
+    async read(offset: number, length: number) {
+      this.reads++;
+      await new Promise((r) => setTimeout(r, 0));
+      return bytes.slice(offset, offset + length);
+    },
+    async flush() {},
+  };
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+describe('exportDisk', () => {
+  const size = 3 * 1024 * 1024 + 4096;
+  const raw = rawImage(size, 11);
+
+  it('raw: the disk byte for byte, with progress up to the size', async () => {
+    const seen: number[] = [];
+    const out = await collect(exportDisk(memoryDisk(raw), { onProgress: (p) => seen.push(p.bytes) }));
+    sameBytes(out, raw);
+    expect(seen.at(-1)).toBe(size);
+  });
+
+  qemuIt('qcow2: qemu-img check passes, compare finds it equal to the raw export', async () => {
+    const image = await collect(exportDisk(memoryDisk(raw), { format: 'qcow2' }));
+    const file = join(dir, 'exported.qcow2');
+    const rawFile = join(dir, 'exported.raw');
+    writeFileSync(file, image);
+    writeFileSync(rawFile, raw);
+    run('qemu-img', 'check', file);
+    run('qemu-img', 'compare', '-f', 'raw', '-F', 'qcow2', rawFile, file);
+    sameBytes(await readAll(image), raw);
+  });
+
+  it('a write while it runs stops it with EBUSY; an abort with the signal’s reason', async () => {
+    const disk = memoryDisk(raw);
+    const reader = exportDisk(disk).getReader();
+    await reader.read();
+    disk.changeCount++;
+    const e = await (async () => {
+      for (;;) {
+        try {
+          if ((await reader.read()).done) return undefined;
+        } catch (err) {
+          return err as DiskError;
+        }
+      }
+    })();
+    expect(e?.code).toBe('EBUSY');
+    const ac = new AbortController();
+    const r2 = exportDisk(memoryDisk(raw), { format: 'qcow2', signal: ac.signal }).getReader();
+    await r2.read();
+    ac.abort(new Error('stopped by the user'));
+    await expect(
+      (async () => {
+        for (;;) if ((await r2.read()).done) return;
+      })(),
+    ).rejects.toThrow('stopped by the user');
+  });
+});
+
+describe('hostile qcow2 images (mutated headers and tables)', () => {
+  qemuIt(
+    'each is refused with a DiskError, or reads as qemu-img reads it: no hang, no huge allocation',
+    async () => {
+      const seeds: Uint8Array[] = [];
+      for (const opts of [
+        ['-o', 'compat=1.1,cluster_size=4096'],
+        ['-c', '-o', 'compat=0.10,cluster_size=4096'],
+      ]) {
+        const rawFile = join(dir, 'fuzz.raw');
+        const file = join(dir, 'fuzz.qcow2');
+        writeFileSync(rawFile, rawImage(1 << 20, 5).subarray(0, 1 << 20));
+        run('qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', ...opts, rawFile, file);
+        seeds.push(new Uint8Array(readFileSync(file)));
+      }
+      const fieldArb = fc.record({
+        seed: fc.integer({ min: 0, max: seeds.length - 1 }),
+        // Header fields, the L1 table (cluster 1.. in these images), anywhere else.
+        where: fc.oneof(fc.integer({ min: 0, max: 111 }), fc.integer({ min: 4096, max: 4096 + 64 }), fc.nat()),
+        how: fc.oneof(
+          fc.record({ kind: fc.constant('byte' as const), value: fc.integer({ min: 0, max: 255 }) }),
+          fc.record({ kind: fc.constant('u64' as const), value: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }),
+          fc.record({ kind: fc.constant('truncate' as const), value: fc.constant(0) }),
+        ),
+      });
+      let accepted = 0;
+      let refused = 0;
+      await fc.assert(
+        fc.asyncProperty(fieldArb, async ({ seed, where, how }) => {
+          let image = seeds[seed].slice();
+          const at = where % image.length;
+          if (how.kind === 'byte') image[at] = how.value;
+          else if (how.kind === 'u64' && at + 8 <= image.length)
+            new DataView(image.buffer).setBigUint64(at & ~7, how.value);
+          else if (how.kind === 'truncate') image = image.subarray(0, at);
+          const src = bytesSource(image);
+          let runs: { offset: number; bytes: Uint8Array }[] | undefined;
+          let size = 0;
+          try {
+            const h = await readQcow2Header(src);
+            size = h.size;
+            runs = [];
+            let bytes = 0;
+            for await (const r of qcow2DataRuns(src, h)) {
+              expect(r.offset + r.bytes.length).toBeLessThanOrEqual(h.size);
+              bytes += r.bytes.length;
+              expect(bytes, 'no more data than the file could hold uncompressed').toBeLessThanOrEqual(h.size);
+              runs.push({ offset: r.offset, bytes: r.bytes.slice() });
+            }
+          } catch (err) {
+            if (!(err instanceof DiskError)) throw err;
+            refused++;
+            return;
+          }
+          accepted++;
+          if (size > 64 << 20) return; // too big to compare whole here; bounded above
+          const file = join(dir, 'mutant.qcow2');
+          writeFileSync(file, image);
+          let want: Uint8Array;
+          try {
+            want = qemuRaw(file);
+          } catch (err) {
+            throw new Error(
+              `webdisk read an image qemu-img refuses (byte ${at}, ${how.kind}): ${String(err).split('\n')[0]}`,
+            );
+          }
+          const got = new Uint8Array(size);
+          for (const r of runs) got.set(r.bytes, r.offset);
+          sameBytes(got, want, `mutation at byte ${at} (${how.kind})`);
+        }),
+        { numRuns: 300 },
+      );
+      console.log(`hostile qcow2 images: ${refused} refused, ${accepted} read as qemu-img reads them`);
+      expect(refused).toBeGreaterThan(0);
+      expect(accepted).toBeGreaterThan(0);
+    },
+    120_000,
+  );
 });

@@ -1,6 +1,7 @@
 import { DiskError } from '../core/errors';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
+import { type ExportOptions, exportDisk } from '../images/export';
 import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
@@ -44,6 +45,7 @@ export class Disk {
   private readonly worker: Worker;
   private readonly transport: Transport;
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
+  private changes = 0;
   /** The power switch shared with the worker (cross-origin isolated pages only). */
   private readonly power: Int32Array | undefined;
   private readonly syncPorts: SyncPorts;
@@ -69,6 +71,20 @@ export class Disk {
   /** The current cache mode. */
   get cacheMode(): CacheMode {
     return this.mode;
+  }
+
+  /** write(), discard() and reset() calls so far: an export in progress stops when it moves. */
+  get changeCount(): number {
+    return this.changes;
+  }
+
+  /**
+   * The disk as a raw or qcow2 image, streamed (flushed first). A write,
+   * discard or reset through this Disk while the export runs makes the
+   * stream error with EBUSY rather than give a mixed image.
+   */
+  export(opts?: ExportOptions): ReadableStream<Uint8Array> {
+    return exportDisk(this, opts);
   }
 
   /** True once close() was called, or after powerLoss() or a worker crash. */
@@ -106,6 +122,7 @@ export class Disk {
       this.guard(() => {
         checkData(data);
         checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
+        this.changes++;
       }) ?? this.transport.call({ op: 'write', offset, length: data.length, at: 0, fua: opts?.fua === true }, data)
     );
   }
@@ -118,8 +135,10 @@ export class Disk {
   /** The range reads back as zeros afterwards. */
   discard(offset: number, length: number): Promise<void> {
     return (
-      this.guard(() => checkRange(offset, length, this.size, 'discard')) ??
-      this.transport.call({ op: 'discard', offset, length })
+      this.guard(() => {
+        checkRange(offset, length, this.size, 'discard');
+        this.changes++;
+      }) ?? this.transport.call({ op: 'discard', offset, length })
     );
   }
 
@@ -142,7 +161,11 @@ export class Disk {
    * it resolves). Other disks: ENOTSUP.
    */
   reset(): Promise<void> {
-    return this.guard() ?? this.transport.call({ op: 'reset' });
+    return (
+      this.guard(() => {
+        this.changes++;
+      }) ?? this.transport.call({ op: 'reset' })
+    );
   }
 
   /**

@@ -23,7 +23,8 @@ export const INCOMPAT = {
   compressionType: 1n << 3n,
   extendedL2: 1n << 4n,
 } as const;
-const KNOWN_INCOMPAT = INCOMPAT.dirty | INCOMPAT.corrupt | INCOMPAT.externalData | INCOMPAT.compressionType | INCOMPAT.extendedL2;
+const KNOWN_INCOMPAT =
+  INCOMPAT.dirty | INCOMPAT.corrupt | INCOMPAT.externalData | INCOMPAT.compressionType | INCOMPAT.extendedL2;
 
 /** Header extension types we recognise (the rest are skipped, as QEMU does). */
 const EXT_END = 0;
@@ -41,7 +42,7 @@ export interface Qcow2Header {
   version: 2 | 3;
   clusterBits: number;
   clusterSize: number;
-  /** The virtual disk's size in bytes. */
+  /** The virtual disk's size in bytes: whole 512-byte sectors, as QEMU sees it. */
   size: number;
   l1Entries: number;
   l1Offset: number;
@@ -60,7 +61,10 @@ export function l2Entries(h: Pick<Qcow2Header, 'clusterBits'>): number {
 }
 
 function bad(offset: number, what: string): DiskError {
-  return new DiskError('EINVAL', `Not a valid qcow2 image: ${what} (at byte ${offset}). Check the file, or import it as raw with format: 'raw'.`);
+  return new DiskError(
+    'EINVAL',
+    `Not a valid qcow2 image: ${what} (at byte ${offset}). Check the file, or import it as raw with format: 'raw'.`,
+  );
 }
 
 function unsupported(what: string): DiskError {
@@ -107,13 +111,17 @@ export function parseHeader(bytes: Uint8Array, fileLength: number): Qcow2Header 
     throw bad(20, `cluster_bits ${clusterBits} (QEMU allows ${MIN_CLUSTER_BITS}–${MAX_CLUSTER_BITS})`);
   }
   const clusterSize = 2 ** clusterBits;
-  const size = safe(view, 24, 'size');
+  // QEMU sees whole 512-byte sectors only: a size between sectors is cut to the one below.
+  const size = Math.floor(safe(view, 24, 'size') / 512) * 512;
   const crypt = view.getUint32(32, false);
-  if (crypt !== 0) throw unsupported(crypt === 1 ? 'AES encryption' : crypt === 2 ? 'LUKS encryption' : `encryption method ${crypt}`);
+  if (crypt !== 0)
+    throw unsupported(crypt === 1 ? 'AES encryption' : crypt === 2 ? 'LUKS encryption' : `encryption method ${crypt}`);
   const l1Entries = view.getUint32(36, false);
   const l1Offset = safe(view, 40, 'l1_table_offset');
   const refcountTableOffset = safe(view, 48, 'refcount_table_offset');
   const refcountTableClusters = view.getUint32(56, false);
+  const snapshots = view.getUint32(60, false);
+  const snapshotsOffset = safe(view, 64, 'snapshots_offset');
 
   let headerLength = 72;
   let refcountOrder = 4;
@@ -123,7 +131,8 @@ export function parseHeader(bytes: Uint8Array, fileLength: number): Qcow2Header 
     const incompat = u64(view, 72);
     const unknown = incompat & ~KNOWN_INCOMPAT;
     if (unknown !== 0n) throw unsupported(`unknown incompatible features (bits 0x${unknown.toString(16)})`);
-    if (incompat & INCOMPAT.corrupt) throw bad(72, 'the image is marked corrupt; repair it with `qemu-img check -r all`');
+    if (incompat & INCOMPAT.corrupt)
+      throw bad(72, 'the image is marked corrupt; repair it with `qemu-img check -r all`');
     if (incompat & INCOMPAT.externalData) throw unsupported('an external data file');
     if (incompat & INCOMPAT.extendedL2) throw unsupported('extended L2 entries (subclusters)');
     dirty = (incompat & INCOMPAT.dirty) !== 0n;
@@ -146,13 +155,26 @@ export function parseHeader(bytes: Uint8Array, fileLength: number): Qcow2Header 
   if (headerLength > bytes.length) throw bad(0, 'the header is cut short');
   checkExtensions(view, headerLength, Math.min(bytes.length, clusterSize));
 
+  // As strict as QEMU's open at least (what it refuses, webdisk refuses), then stricter: within the file.
+  if (snapshots > 0) throw unsupported(`internal snapshots (${snapshots})`);
+  if (snapshotsOffset % clusterSize !== 0) throw bad(64, `snapshots_offset ${snapshotsOffset} is not cluster-aligned`);
+  if (refcountTableClusters === 0) throw bad(56, 'there is no refcount table');
+  if (refcountTableOffset % clusterSize !== 0 || refcountTableOffset === 0) {
+    throw bad(48, `refcount_table_offset ${refcountTableOffset} is not a cluster-aligned offset past the header`);
+  }
+  if (refcountTableOffset + refcountTableClusters * clusterSize > fileLength) {
+    throw bad(
+      48,
+      `the refcount table (${refcountTableClusters} clusters at ${refcountTableOffset}) lies outside the ${fileLength}-byte file`,
+    );
+  }
+  if (l1Offset % clusterSize !== 0) throw bad(40, `l1_table_offset ${l1Offset} is not cluster-aligned`);
   // The tables, against the file and the virtual size.
   const perL2 = 2 ** (clusterBits - 3);
   const needL1 = Math.ceil(size / clusterSize / perL2);
   if (l1Entries < needL1) throw bad(36, `l1_size ${l1Entries} is too small for a ${size}-byte disk (needs ${needL1})`);
   if (l1Entries * 8 > MAX_L1_BYTES) throw bad(36, `l1_size ${l1Entries} exceeds QEMU's limit`);
   if (l1Entries > 0) {
-    if (l1Offset % clusterSize !== 0) throw bad(40, `l1_table_offset ${l1Offset} is not cluster-aligned`);
     if (l1Offset < clusterSize || l1Offset + l1Entries * 8 > fileLength) {
       throw bad(40, `the L1 table (${l1Entries} entries at ${l1Offset}) lies outside the ${fileLength}-byte file`);
     }
@@ -196,11 +218,13 @@ export type ClusterEntry =
 
 /** The host offset of an L2 table from an L1 entry (0: none); checked against the file. */
 export function l2TableOffset(h: Qcow2Header, entry: bigint, fileLength: number, at: number): number {
-  if ((entry & ~(OFFSET_MASK | ENTRY_COPIED)) !== 0n) throw bad(at, `L1 entry 0x${entry.toString(16)} has reserved bits set`);
+  if ((entry & ~(OFFSET_MASK | ENTRY_COPIED)) !== 0n)
+    throw bad(at, `L1 entry 0x${entry.toString(16)} has reserved bits set`);
   const offset = Number(entry & OFFSET_MASK);
   if (offset === 0) return 0;
   if (offset % h.clusterSize !== 0) throw bad(at, `L2 table offset ${offset} is not cluster-aligned`);
-  if (offset + h.clusterSize > fileLength) throw bad(at, `L2 table at ${offset} lies outside the ${fileLength}-byte file`);
+  if (offset + h.clusterSize > fileLength)
+    throw bad(at, `L2 table at ${offset} lies outside the ${fileLength}-byte file`);
   return offset;
 }
 

@@ -63,7 +63,12 @@ export async function* qcow2DataRuns(src: ByteSource, h: Qcow2Header): AsyncGene
       const virtual = (i * per + j) * cs;
       const e: ClusterEntry = decodeL2(h, l2View.getBigUint64(j * 8, false), src.size, table + j * 8);
       if (e.kind === 'data') {
-        if (run && run.virtual + run.length === virtual && run.host + run.length === e.offset && run.length + cs <= MAX_READ) {
+        if (
+          run &&
+          run.virtual + run.length === virtual &&
+          run.host + run.length === e.offset &&
+          run.length + cs <= MAX_READ
+        ) {
           run.length += cs;
           continue;
         }

@@ -42,7 +42,10 @@ const HEADER_LENGTH = 112;
 export function planQcow2(size: number, data: ArrayLike<number>, clusterSize = 65536): Qcow2Plan {
   const bits = Math.log2(clusterSize);
   if (!Number.isInteger(bits) || bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) {
-    throw new DiskError('EINVAL', `A qcow2 cluster size must be a power of two from 512 B to 2 MiB, not ${clusterSize}.`);
+    throw new DiskError(
+      'EINVAL',
+      `A qcow2 cluster size must be a power of two from 512 B to 2 MiB, not ${clusterSize}.`,
+    );
   }
   const per = clusterSize / 8;
   const virtualClusters = Math.ceil(size / clusterSize);

@@ -1,0 +1,144 @@
+import { DiskError } from '../core/errors';
+import { planQcow2, writeQcow2 } from './qcow2-write';
+
+export interface ExportProgress {
+  /** Bytes of the virtual disk read so far (a qcow2 export reads the disk twice: it counts both passes). */
+  bytes: number;
+  total: number;
+}
+
+export interface ExportOptions {
+  format?: 'raw' | 'qcow2';
+  onProgress?: (progress: ExportProgress) => void;
+  /** Aborting stops the export: the stream errors with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What export needs of a disk (the Disk class gives it). */
+export interface ExportableDisk {
+  readonly name: string;
+  readonly size: number;
+  readonly closed: boolean;
+  /** Counts write(), discard() and reset() calls: an export stops when it moves. */
+  readonly changeCount: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  flush(): Promise<void>;
+}
+
+const PIECE = 1 << 20;
+const CLUSTER = 64 * 1024;
+/** Reads issued ahead of the one being sent: keeps the worker busy, memory bounded. */
+const AHEAD = 4;
+
+/**
+ * The disk as an image, streamed. It flushes first, then reads in disk
+ * order; a write, discard or reset issued through this Disk after export()
+ * was called makes the stream error with EBUSY (the image would mix old and
+ * new content): export again once writes have stopped. A qcow2 export
+ * first finds the clusters that hold data (a read of the whole disk), then
+ * writes only those.
+ */
+export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): ReadableStream<Uint8Array> {
+  const format = opts.format ?? 'raw';
+  if (format !== 'raw' && format !== 'qcow2') {
+    throw new DiskError('EINVAL', `Export format ${String(format)} is invalid: give 'raw' or 'qcow2'.`);
+  }
+  if (disk.closed) throw new DiskError('ECLOSED', `Disk "${disk.name}" is closed: open it again to export it.`);
+  const start = disk.changeCount;
+  const total = format === 'qcow2' ? 2 * disk.size : disk.size;
+  let done = 0;
+  const check = () => {
+    opts.signal?.throwIfAborted();
+    if (disk.changeCount !== start) {
+      throw new DiskError(
+        'EBUSY',
+        `Disk "${disk.name}" was written while it was being exported: the image would not be consistent. Export again once writes have stopped.`,
+      );
+    }
+  };
+  const read = async (offset: number, length: number) => {
+    const bytes = await disk.read(offset, length);
+    check();
+    done += length;
+    opts.onProgress?.({ bytes: done, total });
+    return bytes;
+  };
+  const parts = (async function* (): AsyncGenerator<Uint8Array> {
+    await disk.flush();
+    check();
+    if (format === 'raw') {
+      yield* readAhead(disk.size, PIECE, read);
+      return;
+    }
+    const data: number[] = [];
+    for await (const piece of readAhead(disk.size, PIECE, read, true)) {
+      for (let at = 0; at < piece.bytes.length; at += CLUSTER) {
+        if (!isZero(piece.bytes, at, Math.min(piece.bytes.length, at + CLUSTER)))
+          data.push((piece.offset + at) / CLUSTER);
+      }
+    }
+    const plan = planQcow2(disk.size, data, CLUSTER);
+    yield* writeQcow2(plan, (v) => read(v * CLUSTER, Math.min(CLUSTER, disk.size - v * CLUSTER)));
+  })();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const next = await parts.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        } catch (err) {
+          controller.error(opts.signal?.aborted ? opts.signal.reason : err);
+        }
+      },
+      async cancel() {
+        await parts.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** The disk's bytes in pieces, with AHEAD reads in flight. */
+function readAhead(
+  size: number,
+  piece: number,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+): AsyncGenerator<Uint8Array>;
+function readAhead(
+  size: number,
+  piece: number,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  withOffsets: true,
+): AsyncGenerator<{ offset: number; bytes: Uint8Array }>;
+async function* readAhead(
+  size: number,
+  piece: number,
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  withOffsets = false,
+): AsyncGenerator<Uint8Array | { offset: number; bytes: Uint8Array }> {
+  const queue: { offset: number; bytes: Promise<Uint8Array> }[] = [];
+  let next = 0;
+  const issue = () => {
+    while (queue.length < AHEAD && next < size) {
+      const offset = next;
+      const length = Math.min(piece, size - offset);
+      const bytes = read(offset, length);
+      bytes.catch(() => undefined); // awaited in turn below
+      queue.push({ offset, bytes });
+      next += length;
+    }
+  };
+  issue();
+  while (queue.length > 0) {
+    const head = queue.shift() as { offset: number; bytes: Promise<Uint8Array> };
+    const bytes = await head.bytes;
+    issue();
+    yield withOffsets ? { offset: head.offset, bytes } : bytes;
+  }
+}
+
+function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
