@@ -264,11 +264,22 @@ describe('exportDisk', () => {
   const size = 3 * 1024 * 1024 + 4096;
   const raw = rawImage(size, 11);
 
-  it('raw: the disk byte for byte, with progress up to the size', async () => {
-    const seen: number[] = [];
-    const out = await collect(exportDisk(memoryDisk(raw), { onProgress: (p) => seen.push(p.bytes) }));
+  it('raw: the disk byte for byte; progress per phase up to its total', async () => {
+    const seen: string[] = [];
+    const out = await collect(
+      exportDisk(memoryDisk(raw), { onProgress: (p) => seen.push(`${p.phase} ${p.bytes}/${p.total}`) }),
+    );
     sameBytes(out, raw);
-    expect(seen.at(-1)).toBe(size);
+    expect(seen.at(-1)).toBe(`copy ${size}/${size}`);
+    seen.length = 0;
+    await collect(
+      exportDisk(memoryDisk(raw), {
+        format: 'qcow2',
+        onProgress: (p) => seen.push(`${p.phase} ${p.bytes}/${p.total}`),
+      }),
+    );
+    expect(seen).toContain(`scan ${size}/${size}`);
+    expect(seen.at(-1)).toMatch(/^copy (\d+)\/\1$/);
   });
 
   qemuIt('qcow2: qemu-img check passes, compare finds it equal to the raw export', async () => {

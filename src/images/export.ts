@@ -2,8 +2,14 @@ import { DiskError } from '../core/errors';
 import { planQcow2, writeQcow2 } from './qcow2-write';
 
 export interface ExportProgress {
-  /** Bytes of the virtual disk read so far (a qcow2 export reads the disk twice: it counts both passes). */
+  /**
+   * 'scan': a qcow2 export reading the whole disk to find the clusters that
+   * hold data; 'copy': reading what goes into the image.
+   */
+  phase: 'scan' | 'copy';
+  /** Bytes of the disk read in this phase so far. */
   bytes: number;
+  /** Bytes this phase reads. */
   total: number;
 }
 
@@ -45,7 +51,8 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
   }
   if (disk.closed) throw new DiskError('ECLOSED', `Disk "${disk.name}" is closed: open it again to export it.`);
   const start = disk.changeCount;
-  const total = format === 'qcow2' ? 2 * disk.size : disk.size;
+  let phase: ExportProgress['phase'] = format === 'qcow2' ? 'scan' : 'copy';
+  let total = disk.size;
   let done = 0;
   const check = () => {
     opts.signal?.throwIfAborted();
@@ -60,7 +67,7 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     const bytes = await disk.read(offset, length);
     check();
     done += length;
-    opts.onProgress?.({ bytes: done, total });
+    opts.onProgress?.({ phase, bytes: done, total });
     return bytes;
   };
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
@@ -78,6 +85,9 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
       }
     }
     const plan = planQcow2(disk.size, data, CLUSTER);
+    phase = 'copy';
+    done = 0;
+    total = data.reduce((sum, v) => sum + Math.min(CLUSTER, disk.size - v * CLUSTER), 0);
     yield* writeQcow2(plan, (v) => read(v * CLUSTER, Math.min(CLUSTER, disk.size - v * CLUSTER)));
   })();
   return new ReadableStream<Uint8Array>(
