@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { baseBytes } from '../scripts/base-images.mjs';
 import { expect, test } from './fixtures';
 import { installPageHelpers } from './helpers';
+import { collectErrors, expectAccessible, launchProfile } from './page-checks';
 
 const DIR = 'test-results/images';
 const MiB = 1024 * 1024;
@@ -222,4 +223,37 @@ test('an aborted import and a failed one (a truncated qcow2) leave no disk; an e
   expect(r.afterCut, 'no disk after a failed import').toBe(false);
   expect(r.taken).toMatchObject({ ok: false, code: 'EINVAL' });
   expect(r.kept).toBe(true);
+});
+
+test('the demo page imports a file as a new disk and exports it as a qcow2 download qemu-img accepts', async ({
+  baseURL,
+}, testInfo) => {
+  const raw = rawDisk();
+  writeFileSync(join(DIR, 'demo.raw'), raw);
+  const file = join(DIR, 'demo-image.qcow2');
+  qemu('convert', '-f', 'raw', '-O', 'qcow2', '-c', join(DIR, 'demo.raw'), file);
+  const context = await launchProfile(testInfo, baseURL);
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const errors = collectErrors(page);
+    await page.goto('/dist-demo/index.html');
+    await expect(page.locator('body')).toHaveAttribute('data-phase', 'open', { timeout: 60_000 });
+    await page.setInputFiles('#import-file', file);
+    const status = page.locator('#image-status');
+    await expect(status).toContainText('Imported demo-image.qcow2 as disk “demo-image”', { timeout: 60_000 });
+    await expect(status).toContainText('6 MiB');
+    await expectAccessible(page, 'after an import');
+    await page.selectOption('#export-disk', 'demo-image');
+    await page.selectOption('#export-format', 'qcow2');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    expect(download.suggestedFilename()).toBe('demo-image.qcow2');
+    const out = join(DIR, 'demo-export.qcow2');
+    await download.saveAs(out);
+    await expect(status).toContainText('Exported “demo-image”');
+    qemu('check', out);
+    qemu('compare', '-f', 'raw', '-F', 'qcow2', join(DIR, 'demo.raw'), out);
+    expect(errors).toEqual([]);
+  } finally {
+    await context.close();
+  }
 });

@@ -1,4 +1,4 @@
-import { CACHE_MODE_HELP, type CacheMode, deleteDisk } from '../index';
+import { CACHE_MODE_HELP, type CacheMode, type Disk, deleteDisk } from '../index';
 import { BlockTracker } from './block-states';
 import {
   backendLine,
@@ -52,6 +52,11 @@ export class DemoController implements ViewEvents {
   private readonly view: DemoView;
   private phase: Phase = 'closed';
   private session: Session | undefined;
+
+  /** The disk the page has open, if any (the images panel exports it as it is). */
+  get openedDisk(): Disk | undefined {
+    return this.session?.disk;
+  }
   /** What `session` was opened with: the backend as chosen, the size as it turned out. */
   private settings: DiskSettings | undefined;
   private previous: EndedSession | undefined;

@@ -1,5 +1,6 @@
 import './style.css';
 import { DemoController } from './controller';
+import { ImagesPanel } from './images-panel';
 import { DemoView } from './view';
 
 /**
@@ -14,5 +15,6 @@ const SAMPLE_MS = 250;
 const view = new DemoView();
 const controller = new DemoController(view);
 view.bind(controller);
+new ImagesPanel(() => controller.openedDisk);
 setInterval(() => controller.tick(), SAMPLE_MS);
 void controller.open();
