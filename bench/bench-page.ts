@@ -7,6 +7,7 @@
 import type * as Webdisk from '../src/index';
 import {
   type BenchConfig,
+  type ImageIoResult,
   type OverlayReadResult,
   type PrepareResult,
   type RunResult,
@@ -352,6 +353,42 @@ const bench = {
       runs.push({ fetchMs, rangesMs, overlayMs, warmMs, fetched });
     }
     return { size, bs, depth, runs };
+  },
+
+  /**
+   * Image import and export against their raw OPFS baseline, alternating,
+   * `repeats` times: importDisk of a `size`-byte raw Blob (no zeros: every
+   * byte is written) into a new OPFS disk, flushed; then disk.export() raw,
+   * read to the end; beside 1 MiB sequential writes (+ flush) and reads of a
+   * plain OPFS file in a worker.
+   */
+  async imageIo(size: number, repeats: number): Promise<ImageIoResult> {
+    const name = 'bench-image';
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4) bytes[i] = ((i >>> 12) * 7 + 1) & 0xff || 1;
+    const blob = new Blob([bytes]);
+    const runs: ImageIoResult['runs'] = [];
+    for (let r = 0; r < repeats; r++) {
+      const raw = await rawCall<{ writeMs: number; readMs: number }>({ op: 'seqIo', size });
+      await webdisk.deleteDisk(name);
+      let t = performance.now();
+      const disk = await webdisk.importDisk({ name, source: blob, backend: 'opfs' });
+      const importMs = performance.now() - t;
+      t = performance.now();
+      const reader = disk.export({ format: 'raw' }).getReader();
+      let got = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        got += value.length;
+      }
+      const exportMs = performance.now() - t;
+      if (got !== size) throw new Error(`export gave ${got} bytes, not ${size}`);
+      await disk.close();
+      await webdisk.deleteDisk(name);
+      runs.push({ rawWriteMs: raw.writeMs, rawReadMs: raw.readMs, importMs, exportMs });
+    }
+    return { size, runs };
   },
 
   /** performance.measureUserAgentSpecificMemory() (needs crossOriginIsolated), summarised by scope. */

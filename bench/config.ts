@@ -234,3 +234,10 @@ export interface CaseResult {
   runs: RunResult[];
   error?: string;
 }
+
+/** bench.imageIo(): import of a raw Blob and raw export, against raw OPFS sequential 1 MiB writes and reads. */
+export interface ImageIoResult {
+  size: number;
+  /** Per repeat, alternating: raw OPFS sequential write (+ flush) and read, webdisk import and export. */
+  runs: { rawWriteMs: number; rawReadMs: number; importMs: number; exportMs: number }[];
+}

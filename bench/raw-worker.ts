@@ -22,7 +22,8 @@ export type RawRequest =
   | { id: number; op: 'run'; target: RawId; workload: WorkloadId; depth: number; repeat: number }
   | { id: number; op: 'warm'; target: RawId; workload: WorkloadId }
   | { id: number; op: 'verify'; target: RawId }
-  | { id: number; op: 'close'; target: RawId };
+  | { id: number; op: 'close'; target: RawId }
+  | { id: number; op: 'seqIo'; size: number };
 
 export type RawReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
@@ -241,6 +242,8 @@ async function handle(req: RawRequest): Promise<unknown> {
       const { io, storage } = target(req.target);
       return engine.verify(io, storage.expect);
     }
+    case 'seqIo':
+      return seqIo(req.size);
     case 'close':
       // The storage stays open and prepared for other targets on it.
       openTargets.delete(req.target);
@@ -260,3 +263,31 @@ self.onmessage = (ev) => {
       } satisfies RawReply),
   );
 };
+
+/**
+ * The baseline of image import and export: `size` bytes written to a new
+ * OPFS file in 1 MiB writes from one reused buffer, flushed, then read back
+ * the same way — what a hand-written copy into OPFS does.
+ */
+async function seqIo(size: number): Promise<{ writeMs: number; readMs: number }> {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('webdisk-bench-raw', { create: true });
+  const file = await dir.getFileHandle('seq.img', { create: true });
+  const h = await (file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+  try {
+    h.truncate(0);
+    const buf = new Uint8Array(MiB);
+    for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + 7) & 0xff;
+    let t = performance.now();
+    for (let at = 0; at < size; at += MiB) h.write(buf, { at });
+    h.flush();
+    const writeMs = performance.now() - t;
+    t = performance.now();
+    for (let at = 0; at < size; at += MiB) h.read(buf, { at });
+    const readMs = performance.now() - t;
+    return { writeMs, readMs };
+  } finally {
+    h.close();
+    await dir.removeEntry('seq.img');
+  }
+}

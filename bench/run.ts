@@ -18,7 +18,7 @@ import { type BrowserContext, type CDPSession, chromium, type Page } from '@play
 import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
 import { CACHE_MODES } from '../src/core/types';
 import type { BenchPage } from './bench-page';
-import type { OverlayReadResult } from './config';
+import type { ImageIoResult, OverlayReadResult } from './config';
 import {
   BACKENDS,
   type BenchConfig,
@@ -36,6 +36,7 @@ import {
   fmtBytes,
   type HeapSample,
   type MemoryRow,
+  imageLine,
   overlayLine,
   type RunInfo,
   renderMarkdown,
@@ -54,6 +55,7 @@ const HELP = `npm run bench -- [flags]
   --filter <regex>   only cases whose "<workload> <target>" matches, e.g. "rand-write (writeback/opfs|raw-opfs$)"
   --no-memory        skip the memory measurements (small and 64 GiB disk)
   --no-overlay       skip the overlay read (cold read of a URL base against a plain fetch)
+  --no-images        skip image import/export (a 256 MiB raw Blob against raw OPFS sequential I/O)
   --idb-chunk <n>    chunk size of the raw IndexedDB baseline (default 64K)
   --port <n>         static server port (default 5192)
 
@@ -79,6 +81,7 @@ function options() {
       filter: { type: 'string' },
       'no-memory': { type: 'boolean', default: false },
       'no-overlay': { type: 'boolean', default: false },
+      'no-images': { type: 'boolean', default: false },
       'idb-chunk': { type: 'string', default: '64K' },
       port: { type: 'string', default: '5192' },
       help: { type: 'boolean', default: false },
@@ -104,6 +107,7 @@ function options() {
     filter: values.filter ? new RegExp(values.filter) : undefined,
     memory: !values['no-memory'],
     overlay: !values['no-overlay'],
+    images: !values['no-images'],
     port: Number(values.port),
   };
 }
@@ -486,6 +490,17 @@ async function main(): Promise<number> {
       }
     }
 
+    // Image import of a raw Blob and raw export, against raw OPFS sequential writes and reads.
+    let images: ImageIoResult | undefined;
+    if (o.images) {
+      try {
+        images = await call(page, 'imageIo', [256 * MiB, o.repeats], 900_000);
+        console.error(`images: ${imageLine(images)}`);
+      } catch (err) {
+        pageErrors.push(`imageIo: ${String(err instanceof Error ? err.message : err)}`);
+      }
+    }
+
     const durationS = (Date.now() - started) / 1000;
     const load = { start: loadStart, end: loadavg()[0], cpus: cpus().length };
     const sums = summarize(cases);
@@ -504,6 +519,7 @@ async function main(): Promise<number> {
     const syncLines = syncSummary(sums);
     if (syncLines.length) console.log(`\nSyncDisk (same run, same offsets):\n  ${syncLines.join('\n  ')}`);
     if (overlay) console.log(`\nOverlay cold read: ${overlayLine(overlay)}`);
+    if (images) console.log(`\nDisk images: ${imageLine(images)}`);
 
     const resultsDir = join(REPO, 'bench/results');
     mkdirSync(resultsDir, { recursive: true });
@@ -529,11 +545,12 @@ async function main(): Promise<number> {
       cases,
       memory,
       overlay,
+      images,
       targetChecks: checks,
       pageErrors,
     };
     writeFileSync(jsonPath, `${JSON.stringify(json, null, 1)}\n`);
-    const md = renderMarkdown(info, sums, checks, memory, targets, overlay);
+    const md = renderMarkdown(info, sums, checks, memory, targets, overlay, images);
     const syncMd = syncLines.length ? `\n### SyncDisk\n\n${syncLines.map((l) => `- ${l}`).join('\n')}\n` : '';
     writeFileSync(join(REPO, 'bench/results.md'), md + syncMd);
     console.log(`\nwrote ${jsonPath.replace(`${REPO}/`, '')} and bench/results.md`);
