@@ -375,12 +375,15 @@ const bench = {
       const disk = await webdisk.importDisk({ name, source: blob, backend: 'opfs' });
       const importMs = performance.now() - t;
       t = performance.now();
-      const reader = disk.export({ format: 'raw' }).getReader();
+      // A consumer that reuses its buffer (BYOB), as the raw baseline does.
+      const reader = disk.export({ format: 'raw' }).getReader({ mode: 'byob' });
+      let buf = new ArrayBuffer(1 << 20);
       let got = 0;
       for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        got += value.length;
+        const { done, value } = await reader.read(new Uint8Array(buf));
+        if (done || !value) break;
+        buf = value.buffer as ArrayBuffer;
+        got += value.byteLength;
       }
       const exportMs = performance.now() - t;
       if (got !== size) throw new Error(`export gave ${got} bytes, not ${size}`);

@@ -252,6 +252,10 @@ function memoryDisk(bytes: Uint8Array) {
       await new Promise((r) => setTimeout(r, 0));
       return bytes.slice(offset, offset + length);
     },
+    async readInto(offset: number, into: Uint8Array) {
+      into.set(await this.read(offset, into.length));
+      return into;
+    },
     async flush() {},
   };
 }

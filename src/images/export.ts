@@ -28,6 +28,7 @@ export interface ExportableDisk {
   /** Counts write(), discard() and reset() calls: an export stops when it moves. */
   readonly changeCount: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
   flush(): Promise<void>;
 }
 
@@ -70,15 +71,21 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     opts.onProgress?.({ phase, bytes: done, total });
     return bytes;
   };
+  if (format === 'raw')
+    return rawStream(
+      disk,
+      check,
+      (bytes) => {
+        done += bytes;
+        opts.onProgress?.({ phase, bytes: done, total });
+      },
+      opts.signal,
+    );
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
     await disk.flush();
     check();
-    if (format === 'raw') {
-      yield* readAhead(disk.size, PIECE, read);
-      return;
-    }
     const data: number[] = [];
-    for await (const piece of readAhead(disk.size, PIECE, read, true)) {
+    for await (const piece of readAhead(disk.size, PIECE, read)) {
       for (let at = 0; at < piece.bytes.length; at += CLUSTER) {
         if (!isZero(piece.bytes, at, Math.min(piece.bytes.length, at + CLUSTER)))
           data.push((piece.offset + at) / CLUSTER);
@@ -109,24 +116,55 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
   );
 }
 
-/** The disk's bytes in pieces, with AHEAD reads in flight. */
-function readAhead(
-  size: number,
-  piece: number,
-  read: (offset: number, length: number) => Promise<Uint8Array>,
-): AsyncGenerator<Uint8Array>;
-function readAhead(
-  size: number,
-  piece: number,
-  read: (offset: number, length: number) => Promise<Uint8Array>,
-  withOffsets: true,
-): AsyncGenerator<{ offset: number; bytes: Uint8Array }>;
+/**
+ * A raw export as a byte stream: a reader that brings its own buffer (BYOB)
+ * gets the disk read straight into it — no fresh memory per piece, which is
+ * slow to touch here; other readers get pieces of PIECE bytes.
+ */
+function rawStream(
+  disk: ExportableDisk,
+  check: () => void,
+  progressed: (bytes: number) => void,
+  signal: AbortSignal | undefined,
+): ReadableStream<Uint8Array> {
+  let offset = 0;
+  let flushed = false;
+  return new ReadableStream({
+    type: 'bytes',
+    autoAllocateChunkSize: PIECE,
+    async pull(controller) {
+      try {
+        if (!flushed) {
+          await disk.flush();
+          flushed = true;
+          check();
+        }
+        if (offset >= disk.size) {
+          controller.close();
+          controller.byobRequest?.respond(0);
+          return;
+        }
+        const req = controller.byobRequest as ReadableStreamBYOBRequest;
+        const view = req.view as Uint8Array<ArrayBuffer>;
+        const n = Math.min(view.byteLength, disk.size - offset, PIECE);
+        await disk.readInto(offset, new Uint8Array(view.buffer, view.byteOffset, n));
+        check();
+        offset += n;
+        progressed(n);
+        req.respond(n);
+      } catch (err) {
+        controller.error(signal?.aborted ? signal.reason : err);
+      }
+    },
+  });
+}
+
+/** The disk's bytes in pieces with their offsets, AHEAD reads in flight. */
 async function* readAhead(
   size: number,
   piece: number,
   read: (offset: number, length: number) => Promise<Uint8Array>,
-  withOffsets = false,
-): AsyncGenerator<Uint8Array | { offset: number; bytes: Uint8Array }> {
+): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
   const queue: { offset: number; bytes: Promise<Uint8Array> }[] = [];
   let next = 0;
   const issue = () => {
@@ -144,7 +182,7 @@ async function* readAhead(
     const head = queue.shift() as { offset: number; bytes: Promise<Uint8Array> };
     const bytes = await head.bytes;
     issue();
-    yield withOffsets ? { offset: head.offset, bytes } : bytes;
+    yield { offset: head.offset, bytes };
   }
 }
 

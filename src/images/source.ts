@@ -5,11 +5,83 @@ export interface ByteSource {
   readonly size: number;
   /** Up to `length` bytes at `offset` (fewer only at the end). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The whole source in order, `piece` bytes at a time (the last shorter),
+   * each in the same reused buffer: valid until the next is asked for.
+   */
+  pieces(piece: number): AsyncGenerator<Uint8Array>;
+}
+
+/** Pieces by read(): a source without a faster way in order. */
+async function* readPieces(src: Pick<ByteSource, 'size' | 'read'>, piece: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < src.size; at += piece) {
+    const bytes = await src.read(at, Math.min(piece, src.size - at));
+    if (bytes.length === 0) return;
+    yield bytes;
+  }
+}
+
+/**
+ * A byte stream's content in pieces through one reused buffer: with a BYOB
+ * reader where the stream is a byte stream, else copied from its chunks.
+ */
+export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: number): AsyncGenerator<Uint8Array> {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: 'byob' });
+  } catch {
+    byob = undefined;
+  }
+  if (byob) {
+    let buf = new ArrayBuffer(piece);
+    try {
+      for (;;) {
+        let filled = 0;
+        let ended = false;
+        while (filled < piece) {
+          const { done, value } = await byob.read(new Uint8Array(buf, filled, piece - filled));
+          if (value) buf = value.buffer as ArrayBuffer;
+          if (done) {
+            ended = true;
+            break;
+          }
+          filled += value.byteLength;
+        }
+        if (filled > 0) yield new Uint8Array(buf, 0, filled);
+        if (ended || filled < piece) return;
+      }
+    } finally {
+      byob.releaseLock();
+    }
+  }
+  const reader = stream.getReader();
+  const buf = new Uint8Array(piece);
+  let filled = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (let at = 0; at < value.length; ) {
+        const n = Math.min(piece - filled, value.length - at);
+        buf.set(value.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === piece) {
+          yield buf;
+          filled = 0;
+        }
+      }
+    }
+    if (filled > 0) yield buf.subarray(0, filled);
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 export function blobSource(blob: Blob): ByteSource {
   return {
     size: blob.size,
+    pieces: (piece) => streamPieces(blob.stream(), piece),
     async read(offset, length) {
       return new Uint8Array(await blob.slice(offset, Math.min(blob.size, offset + length)).arrayBuffer());
     },
@@ -19,6 +91,9 @@ export function blobSource(blob: Blob): ByteSource {
 export function bytesSource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.length,
+    async *pieces(piece) {
+      for (let at = 0; at < bytes.length; at += piece) yield bytes.subarray(at, at + piece);
+    },
     async read(offset, length) {
       return bytes.subarray(offset, Math.min(bytes.length, offset + length));
     },
@@ -38,8 +113,9 @@ export async function urlSource(url: string, signal?: AbortSignal): Promise<Byte
   await probe.arrayBuffer();
   const total = Number(/\/(\d+)$/.exec(probe.headers.get('Content-Range') ?? '')?.[1]);
   if (!Number.isSafeInteger(total)) throw fail('no length in its Content-Range');
-  return {
+  const source: ByteSource = {
     size: total,
+    pieces: (piece) => readPieces(source, piece),
     async read(offset, length) {
       const end = Math.min(total, offset + length);
       if (end <= offset) return new Uint8Array(0);
@@ -50,4 +126,5 @@ export async function urlSource(url: string, signal?: AbortSignal): Promise<Byte
       return new Uint8Array(await r.arrayBuffer());
     },
   };
+  return source;
 }
