@@ -64,8 +64,8 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
       );
     }
   };
-  const read = async (offset: number, length: number) => {
-    const bytes = await disk.read(offset, length);
+  const read = async (offset: number, length: number, into?: Uint8Array) => {
+    const bytes = into ? await disk.readInto(offset, into.subarray(0, length)) : await disk.read(offset, length);
     check();
     done += length;
     opts.onProgress?.({ phase, bytes: done, total });
@@ -159,19 +159,24 @@ function rawStream(
   });
 }
 
-/** The disk's bytes in pieces with their offsets, AHEAD reads in flight. */
+/**
+ * The disk's bytes in pieces with their offsets, AHEAD reads in flight, into
+ * AHEAD + 1 buffers used in turn: a piece is valid until the next is asked for.
+ */
 async function* readAhead(
   size: number,
   piece: number,
-  read: (offset: number, length: number) => Promise<Uint8Array>,
+  read: (offset: number, length: number, into: Uint8Array) => Promise<Uint8Array>,
 ): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+  const buffers = Array.from({ length: AHEAD + 1 }, () => new Uint8Array(Math.min(piece, size)));
   const queue: { offset: number; bytes: Promise<Uint8Array> }[] = [];
   let next = 0;
+  let turn = 0;
   const issue = () => {
     while (queue.length < AHEAD && next < size) {
       const offset = next;
       const length = Math.min(piece, size - offset);
-      const bytes = read(offset, length);
+      const bytes = read(offset, length, buffers[turn++ % buffers.length]);
       bytes.catch(() => undefined); // awaited in turn below
       queue.push({ offset, bytes });
       next += length;
@@ -186,7 +191,16 @@ async function* readAhead(
   }
 }
 
+/** True if bytes[from, to) are all zero: a word at a time where aligned. */
 function isZero(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  let i = from;
+  while (i < to && (bytes.byteOffset + i) % 4 !== 0) if (bytes[i++] !== 0) return false;
+  const words = Math.floor((to - i) / 4);
+  if (words > 0) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
+    i += words * 4;
+  }
+  for (; i < to; i++) if (bytes[i] !== 0) return false;
   return true;
 }

@@ -136,6 +136,8 @@ export function parseHeader(bytes: Uint8Array, fileLength: number): Qcow2Header 
     if (incompat & INCOMPAT.externalData) throw unsupported('an external data file');
     if (incompat & INCOMPAT.extendedL2) throw unsupported('extended L2 entries (subclusters)');
     dirty = (incompat & INCOMPAT.dirty) !== 0n;
+    // Autoclear bit 1 (data-file-raw) means an external data file too: QEMU refuses it without one.
+    if (u64(view, 88) & 2n) throw unsupported('an external data file (the data-file-raw bit)');
     refcountOrder = view.getUint32(96, false);
     if (refcountOrder > 6) throw bad(96, `refcount_order ${refcountOrder}`);
     headerLength = view.getUint32(100, false);
@@ -200,6 +202,8 @@ function checkExtensions(view: DataView, start: number, end: number): void {
   while (at + 8 <= end) {
     const type = view.getUint32(at, false);
     const length = view.getUint32(at + 4, false);
+    // QEMU checks the length first, even the end marker's.
+    if (length > end - at - 8) throw bad(at, `header extension 0x${type.toString(16)} is too large`);
     if (type === EXT_END) return;
     if (type === EXT_EXTERNAL_DATA) throw unsupported('an external data file');
     if (type === EXT_ENCRYPTION) throw unsupported('encryption');
