@@ -397,7 +397,7 @@ describe('hostile qcow2 images (mutated headers and tables)', () => {
           sameBytes(got, want, `mutation at byte ${at} (${how.kind})`);
         }),
         // CI replays one fixed set (a red CI is a regression, not a new find); elsewhere each run explores more.
-      { numRuns: 300, seed: process.env.CI === 'true' ? 20261130 : undefined },
+        { numRuns: 300, seed: process.env.CI === 'true' ? 20261130 : undefined },
       );
       console.log(`hostile qcow2 images: ${refused} refused, ${accepted} read as qemu-img reads them`);
       expect(refused).toBeGreaterThan(0);
