@@ -7,6 +7,7 @@ import { checkName } from '../core/validate';
 import { isQcow2 } from './qcow2-format';
 import { qcow2DataRuns, readQcow2Header } from './qcow2-read';
 import { type ByteSource, blobSource, urlSource } from './source';
+import { isZero } from './zeros';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -150,11 +151,6 @@ class Writes {
     await Promise.all(this.inFlight);
     if (this.failed) throw this.failed;
   }
-}
-
-function isZero(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 /** Deletes the half-made disk, waiting a little for its killed worker's lock. */
