@@ -146,6 +146,40 @@ describe('qcow2 features webdisk refuses, by name', () => {
     }
   });
 
+  it('unknown incompatible feature bits, extended L2 entries, a corrupt mark: refused by name', async () => {
+    const cs = 4096;
+    const image = () => {
+      const h = new Uint8Array(4 * cs);
+      const v = new DataView(h.buffer);
+      v.setUint32(0, 0x514649fb);
+      v.setUint32(4, 3);
+      v.setUint32(20, 12);
+      v.setBigUint64(24, 1n << 20n);
+      v.setUint32(36, 1);
+      v.setBigUint64(40, BigInt(cs));
+      v.setBigUint64(48, BigInt(3 * cs));
+      v.setUint32(56, 1);
+      v.setUint32(96, 4);
+      v.setUint32(100, 104);
+      return { h, v };
+    };
+    const plain = image();
+    expect((await readAll(plain.h)).length, 'the image without them reads').toBe(1 << 20);
+    const cases: [bigint, string, RegExp][] = [
+      [1n << 5n, 'ENOTSUP', /unknown incompatible features \(bits 0x20\)/],
+      [1n << 40n, 'ENOTSUP', /unknown incompatible features/],
+      [1n << 4n, 'ENOTSUP', /extended L2/],
+      [1n << 1n, 'EINVAL', /marked corrupt/],
+    ];
+    for (const [bits, code, why] of cases) {
+      const { h, v } = image();
+      v.setBigUint64(72, bits);
+      const e = await refused(h);
+      expect(e.code, `bits 0x${bits.toString(16)}`).toBe(code);
+      expect(e.message).toMatch(why);
+    }
+  });
+
   it('truncated and malformed images: EINVAL with the offset', async () => {
     const cs = 4096;
     const h = new Uint8Array(4 * cs);
