@@ -65,23 +65,17 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
       );
     }
   };
+  const progressed = (bytes: number) => {
+    done += bytes;
+    opts.onProgress?.({ phase, bytes: done, total });
+  };
   const read = async (offset: number, length: number, into?: Uint8Array) => {
     const bytes = into ? await disk.readInto(offset, into.subarray(0, length)) : await disk.read(offset, length);
     check();
-    done += length;
-    opts.onProgress?.({ phase, bytes: done, total });
+    progressed(length);
     return bytes;
   };
-  if (format === 'raw')
-    return rawStream(
-      disk,
-      check,
-      (bytes) => {
-        done += bytes;
-        opts.onProgress?.({ phase, bytes: done, total });
-      },
-      opts.signal,
-    );
+  if (format === 'raw') return rawStream(disk, check, progressed, opts.signal);
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
     await disk.flush();
     check();

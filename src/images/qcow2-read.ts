@@ -4,6 +4,8 @@ import {
   decodeL2,
   l2Entries,
   l2TableOffset,
+  MAX_CLUSTER_BITS,
+  MIN_CLUSTER_BITS,
   parseHeader,
   type Qcow2Header,
   qcow2Invalid,
@@ -22,8 +24,11 @@ export interface DataRun {
 
 /** Reads and checks the header of the qcow2 image in `src`. */
 export async function readQcow2Header(src: ByteSource): Promise<Qcow2Header> {
-  const first = await src.read(0, Math.min(src.size, 2 ** 21));
-  return parseHeader(first, src.size);
+  // The header and its extensions fill the first cluster: read that much, not the largest cluster's worth.
+  const head = await src.read(0, Math.min(src.size, 512));
+  const bits = head.length >= 24 ? new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(20, false) : 0;
+  const cluster = bits >= MIN_CLUSTER_BITS && bits <= MAX_CLUSTER_BITS ? Math.min(src.size, 2 ** bits) : 0;
+  return parseHeader(cluster > head.length ? await src.read(0, cluster) : head, src.size);
 }
 
 /**
