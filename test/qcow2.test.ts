@@ -108,6 +108,27 @@ describe('qcow2 images qemu-img made read as qemu-img reads them', () => {
   });
 });
 
+/**
+ * A hand-made 1 MiB v3 image of 4 KiB clusters: header, one L1 entry at
+ * cluster 1 (empty), a refcount table at cluster 3; `v` edits it.
+ */
+function image(): { h: Uint8Array; v: DataView } {
+  const cs = 4096;
+  const h = new Uint8Array(4 * cs);
+  const v = new DataView(h.buffer);
+  v.setUint32(0, 0x514649fb);
+  v.setUint32(4, 3);
+  v.setUint32(20, 12);
+  v.setBigUint64(24, 1n << 20n);
+  v.setUint32(36, 1); // one L1 entry
+  v.setBigUint64(40, BigInt(cs)); // L1 at cluster 1
+  v.setBigUint64(48, BigInt(3 * cs)); // a refcount table at cluster 3
+  v.setUint32(56, 1);
+  v.setUint32(96, 4);
+  v.setUint32(100, 104);
+  return { h, v };
+}
+
 describe('qcow2 features webdisk refuses, by name', () => {
   const refused = async (image: Uint8Array) => {
     try {
@@ -147,22 +168,6 @@ describe('qcow2 features webdisk refuses, by name', () => {
   });
 
   it('unknown incompatible feature bits, extended L2 entries, a corrupt mark: refused by name', async () => {
-    const cs = 4096;
-    const image = () => {
-      const h = new Uint8Array(4 * cs);
-      const v = new DataView(h.buffer);
-      v.setUint32(0, 0x514649fb);
-      v.setUint32(4, 3);
-      v.setUint32(20, 12);
-      v.setBigUint64(24, 1n << 20n);
-      v.setUint32(36, 1);
-      v.setBigUint64(40, BigInt(cs));
-      v.setBigUint64(48, BigInt(3 * cs));
-      v.setUint32(56, 1);
-      v.setUint32(96, 4);
-      v.setUint32(100, 104);
-      return { h, v };
-    };
     const plain = image();
     expect((await readAll(plain.h)).length, 'the image without them reads').toBe(1 << 20);
     const cases: [bigint, string, RegExp][] = [
@@ -182,18 +187,7 @@ describe('qcow2 features webdisk refuses, by name', () => {
 
   it('truncated and malformed images: EINVAL with the offset', async () => {
     const cs = 4096;
-    const h = new Uint8Array(4 * cs);
-    const v = new DataView(h.buffer);
-    v.setUint32(0, 0x514649fb);
-    v.setUint32(4, 3);
-    v.setUint32(20, 12);
-    v.setBigUint64(24, 1n << 20n);
-    v.setUint32(36, 1); // one L1 entry
-    v.setBigUint64(40, BigInt(cs)); // L1 at cluster 1
-    v.setBigUint64(48, BigInt(3 * cs)); // a refcount table at cluster 3
-    v.setUint32(56, 1);
-    v.setUint32(96, 4);
-    v.setUint32(100, 104);
+    const { h, v } = image();
     v.setBigUint64(cs, BigInt(2 * cs)); // L2 at cluster 2
     v.setBigUint64(2 * cs, BigInt(9 * cs)); // data past the end of the file
     const e = await refused(h);
