@@ -1,8 +1,9 @@
 import { BlockCache } from './block-cache';
 import { CACHE_POLICY, type CachePolicy } from './cache-modes';
 import { DiskError, toDiskError } from './errors';
+import { withData } from './extents';
 import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
-import { type BlockStore, discardRange, type MaybePromise } from './store';
+import { type BlockStore, discardRange, type Extent, type MaybePromise, statusOf } from './store';
 import { type CacheMode, type DiskStats, emptyStats } from './types';
 import {
   checkBlockSize,
@@ -26,6 +27,8 @@ const MAX_RUN_BYTES = 1024 * 1024;
  * of everything useful.
  */
 export const BYPASS_BYTES = 256 * 1024;
+/** Runs one blockStatus answer carries at most: it fits a ring slot's reply text. */
+export const MAX_STATUS_RUNS = 12;
 /**
  * Bytes of store writes issued and not yet complete before a request waits
  * for the oldest: requests that do not wait for their store writes (a
@@ -212,6 +215,32 @@ export class BlockDevice {
     );
   }
 
+  /**
+   * QEMU's block_status: the allocation state of the first runs of
+   * [offset, offset + length) — at most MAX_STATUS_RUNS of them, covering
+   * a prefix of the range (ask again from where they end). Blocks dirty in
+   * the cache are 'data': the answer is the disk as a read would see it.
+   */
+  blockStatus(offset: number, length: number): Promise<Extent[]> {
+    return this.run(
+      () => checkRange(offset, length, this.size, 'blockStatus'),
+      async () => {
+        const runs = await statusOf(this.data, offset, length);
+        const bs = this.blockSize;
+        const end = offset + length;
+        const dirty: [number, number][] = [];
+        if (this.cache.dirtyCount > 0) {
+          for (const b of this.cache.allDirty().sort((x, y) => x - y)) {
+            const from = Math.max(offset, b * bs);
+            const to = Math.min(end, (b + 1) * bs);
+            if (from < to) dirty.push([from, to]);
+          }
+        }
+        return withData(runs, dirty).slice(0, MAX_STATUS_RUNS);
+      },
+    );
+  }
+
   setCacheMode(mode: CacheMode): Promise<void> {
     return this.run(
       () => checkCacheMode(mode),
@@ -380,7 +409,9 @@ export class BlockDevice {
     if (dst.length >= this.bypassBytes) {
       await this.storeRead(offset, dst);
       const cached = this.cache.cachedIn(Math.floor(offset / bs), last);
-      for (const b of cached) copyBlockPart(this.cache.peek(b) as Uint8Array, b * bs, offset, dst);
+      // Only dirty blocks differ from the store: a clean one is what was just read.
+      for (const b of cached)
+        if (this.cache.isDirty(b)) copyBlockPart(this.cache.peek(b) as Uint8Array, b * bs, offset, dst);
       this.counters.cacheHits += cached.length;
       this.counters.cacheMisses += last - Math.floor(offset / bs) + 1 - cached.length;
       return;
