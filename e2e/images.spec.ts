@@ -156,20 +156,29 @@ test('exports: raw is the disk byte for byte; qcow2 passes qemu-img check and co
           return { b64: btoa(s), length: bytes.length };
         };
         let qcowProgress = 0;
+        let scanned = 0;
         const qcow2 = await b64(
           disk.export({
             format: 'qcow2',
-            onProgress: (p) => (qcowProgress = p.phase === 'copy' ? p.bytes / p.total : 0),
+            onProgress: (p) => {
+              qcowProgress = p.phase === 'copy' ? p.bytes / p.total : 0;
+              if (p.phase === 'scan') scanned = p.total;
+            },
           }),
         );
+        // The thin disk's map says where data may be: the scan reads only that.
+        const status = await disk.blockStatus(0, size);
+        const dataBytes = status.filter((r) => r.state === 'data').reduce((n, r) => n + r.length, 0);
         const raw = size <= 64 << 20 ? await b64(disk.export({ format: 'raw' })) : undefined;
         await disk.close();
         await webdisk.deleteDisk(name);
-        return { qcow2, raw, qcowProgress };
+        return { qcow2, raw, qcowProgress, scanned, dataBytes };
       },
       { size },
     );
     expect(got.qcowProgress).toBe(1);
+    expect(got.dataBytes).toBe(size > 6 * MiB ? 6 * MiB + 65536 : 6 * MiB);
+    expect(got.scanned).toBe(got.dataBytes);
     const qfile = join(DIR, `export-${size}.qcow2`);
     writeFileSync(qfile, Buffer.from(got.qcow2.b64, 'base64'));
     qemu('check', qfile);

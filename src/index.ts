@@ -17,6 +17,7 @@ export {
   withSwitchFlushes,
 } from './core/crash-workload';
 export { DiskError, type DiskErrorCode } from './core/errors';
+export type { Extent, ExtentState } from './core/store';
 export {
   type BlockVerdict,
   type CheckInput,

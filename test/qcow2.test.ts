@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiskError } from '../src/core/errors';
+import type { Extent } from '../src/core/store';
 import { exportDisk } from '../src/images/export';
 import { isQcow2 } from '../src/images/qcow2-format';
 import { qcow2DataRuns, readQcow2Header } from '../src/images/qcow2-read';
@@ -269,16 +270,29 @@ describe('qcow2 export: qemu-img check passes and qemu-img compare finds it equa
   });
 });
 
-/** A disk in memory, as exportDisk sees one. */
-function memoryDisk(bytes: Uint8Array) {
+/** A disk in memory, as exportDisk sees one; its block status says `dataRuns` hold data (default: all of it). */
+function memoryDisk(bytes: Uint8Array, dataRuns: [number, number][] = [[0, bytes.length]]) {
   return {
     name: 'mem',
     size: bytes.length,
     closed: false,
     changeCount: 0,
     reads: 0,
+    bytesRead: 0,
+    async blockStatus(offset: number, length: number): Promise<Extent[]> {
+      const out: Extent[] = [];
+      for (let at = offset; at < offset + length; ) {
+        const run = dataRuns.find(([from, to]) => from <= at && at < to);
+        const next = dataRuns.map(([from]) => from).find((from) => from > at) ?? offset + length;
+        const end = Math.min(offset + length, run ? run[1] : next);
+        out.push({ offset: at, length: end - at, state: run ? 'data' : 'unallocated' });
+        at = end;
+      }
+      return out;
+    },
     async read(offset: number, length: number) {
       this.reads++;
+      this.bytesRead += length;
       await new Promise((r) => setTimeout(r, 0));
       return bytes.slice(offset, offset + length);
     },
@@ -325,6 +339,24 @@ describe('exportDisk', () => {
     run('qemu-img', 'check', file);
     run('qemu-img', 'compare', '-f', 'raw', '-F', 'qcow2', rawFile, file);
     sameBytes(await readAll(image), raw);
+  });
+
+  it('reads only what the block status says may hold data: zeros elsewhere, not read', async () => {
+    const bytes = new Uint8Array(size);
+    bytes.set(pattern(100_000, 3), 0); // clusters 0-1
+    bytes.set(pattern(5000, 4), 2 * 1024 * 1024 + 10); // cluster 32
+    const runs: [number, number][] = [
+      [0, 256 * 1024], // clusters 0-3: 2 and 3 are zeros, read and left out
+      [2 * 1024 * 1024, 2 * 1024 * 1024 + 8192],
+    ];
+    let disk = memoryDisk(bytes, runs);
+    const image = await collect(exportDisk(disk, { format: 'qcow2' }));
+    sameBytes(await readAll(image), bytes);
+    // Scan: the 'data' runs, whole clusters; copy: the three clusters that hold data.
+    expect(disk.bytesRead).toBe(256 * 1024 + 64 * 1024 + 3 * 64 * 1024);
+    disk = memoryDisk(bytes, runs);
+    sameBytes(await collect(exportDisk(disk)), bytes);
+    expect(disk.bytesRead).toBe(256 * 1024 + 8192);
   });
 
   it('a write while it runs stops it with EBUSY; an abort with the signal’s reason', async () => {

@@ -1,4 +1,6 @@
 import { DiskError } from '../core/errors';
+import { pushRun } from '../core/extents';
+import type { Extent } from '../core/store';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import { type ExportOptions, exportDisk } from '../images/export';
@@ -154,6 +156,30 @@ export class Disk {
 
   stats(): Promise<DiskStats> {
     return this.guard() ?? this.transport.call({ op: 'stats' });
+  }
+
+  /**
+   * QEMU's block_status: which parts of [offset, offset + length) hold data,
+   * as runs that cover the range in order. 'data': may hold any bytes
+   * (dirty cached blocks included); 'zero': reads as zeros; 'unallocated':
+   * reads as zeros and takes no space (a thin disk's clusters never
+   * written). An overlay's clusters not copied from its base yet are
+   * 'data'. A disk that cannot tell says 'data': always a safe answer.
+   */
+  blockStatus(offset: number, length: number): Promise<Extent[]> {
+    const bad = this.guard(() => checkRange(offset, length, this.size, 'blockStatus'));
+    if (bad) return bad;
+    return (async () => {
+      const out: Extent[] = [];
+      for (let at = offset, end = offset + length; at < end; ) {
+        const runs = await this.transport.call({ op: 'blockStatus', offset: at, length: end - at });
+        if (runs.length === 0) throw new DiskError('EIO', `blockStatus: the disk worker answered nothing at ${at}.`);
+        for (const r of runs) pushRun(out, r.offset, r.length, r.state);
+        const last = runs[runs.length - 1];
+        at = last.offset + last.length;
+      }
+      return out;
+    })();
   }
 
   /**

@@ -1,5 +1,4 @@
 import { type DiskError, type DiskErrorData, errorFromData } from '../core/errors';
-import type { DiskStats } from '../core/types';
 import type { Op, Reply, ReplyOf, Request, RequestOf } from '../protocol/messages';
 import {
   CTRL,
@@ -211,7 +210,7 @@ export class RingTransport implements Transport {
         if (f.into) f.into.set(result);
         f.resolve(f.into ?? result.slice());
       } else {
-        f.resolve(json as DiskStats | undefined); // the only reply that travels as JSON
+        f.resolve(json as Reply | undefined); // stats and block status travel as JSON
       }
     }
     // Free the arena and slots of the answered prefix, then let the backlog in.

@@ -12,6 +12,19 @@
  * waiting in between, and a store may group them (one IndexedDB
  * transaction for a whole write-back and its sync).
  */
+/**
+ * A run of a byte range in one allocation state (QEMU's block_status):
+ * 'data' may hold any bytes; 'zero' reads as zeros (marked so, or a hole
+ * of a store that keeps holes); 'unallocated': nothing of this store's
+ * own is there (a thin disk reads zeros, an overlay reads its base).
+ */
+export interface Extent {
+  offset: number;
+  length: number;
+  state: ExtentState;
+}
+export type ExtentState = 'data' | 'zero' | 'unallocated';
+
 export interface BlockStore {
   /** Fills `dst` from byte `offset`; bytes never written (or discarded) read as zeros. */
   read(offset: number, dst: Uint8Array): void | Promise<void>;
@@ -31,6 +44,13 @@ export interface BlockStore {
    */
   discard?(offset: number, length: number): void | Promise<void>;
   close(): void | Promise<void>;
+  /**
+   * QEMU's block_status: the allocation state of [offset, offset + length),
+   * as runs that cover it in order. Optional: a store without it is all
+   * 'data' (always a safe answer). Sees every write and discard called
+   * before it.
+   */
+  blockStatus?(offset: number, length: number): MaybePromise<Extent[]>;
   /**
    * Drops every write ever made: the store reads as it was created (an
    * overlay: its base). Durable once it completes. Optional: only overlays.
@@ -118,6 +138,13 @@ export class ForwardingStore implements BlockStore {
   discard(offset: number, length: number): MaybePromise {
     return discardRange(this.inner, offset, length);
   }
+  /**
+   * All 'data' unless a subclass knows better: a wrapper may hold writes
+   * the inner store has not seen, or move offsets, so forwarding is opt-in.
+   */
+  blockStatus(offset: number, length: number): MaybePromise<Extent[]> {
+    return allData(offset, length);
+  }
   close(): MaybePromise {
     return this.inner.close();
   }
@@ -130,4 +157,14 @@ export class ForwardingStore implements BlockStore {
   abandon(): void | Promise<void> {
     return this.inner.abandon?.();
   }
+}
+
+/** The answer of a store that cannot tell: the whole range may hold data. */
+export function allData(offset: number, length: number): Extent[] {
+  return length > 0 ? [{ offset, length, state: 'data' }] : [];
+}
+
+/** blockStatus() where the store has it, all 'data' where it has not. */
+export function statusOf(store: BlockStore, offset: number, length: number): MaybePromise<Extent[]> {
+  return store.blockStatus ? store.blockStatus(offset, length) : allData(offset, length);
 }

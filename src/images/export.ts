@@ -1,11 +1,13 @@
 import { DiskError } from '../core/errors';
+import type { Extent } from '../core/store';
 import { planQcow2, writeQcow2 } from './qcow2-write';
 import { isZero } from './zeros';
 
 export interface ExportProgress {
   /**
-   * 'scan': a qcow2 export reading the whole disk to find the clusters that
-   * hold data; 'copy': reading what goes into the image.
+   * 'scan': a qcow2 export reading the clusters that may hold data (by the
+   * disk's block status) to find those that do; 'copy': reading what goes
+   * into the image.
    */
   phase: 'scan' | 'copy';
   /** Bytes of the disk read in this phase so far. */
@@ -29,6 +31,7 @@ export interface ExportableDisk {
   /** Counts write(), discard() and reset() calls: an export stops when it moves. */
   readonly changeCount: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  blockStatus(offset: number, length: number): Promise<Extent[]>;
   readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
   flush(): Promise<void>;
 }
@@ -43,8 +46,9 @@ const AHEAD = 4;
  * order; a write, discard or reset issued through this Disk after export()
  * was called makes the stream error with EBUSY (the image would mix old and
  * new content): export again once writes have stopped. A qcow2 export
- * first finds the clusters that hold data (a read of the whole disk), then
- * writes only those.
+ * first finds the clusters that hold data (reading those the disk's block
+ * status says may: on a thin disk only what was written), then writes
+ * only those.
  */
 export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): ReadableStream<Uint8Array> {
   const format = opts.format ?? 'raw';
@@ -79,8 +83,13 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
     await disk.flush();
     check();
+    // The clusters that may hold data, by the disk's block status; each is
+    // read and kept only if not all zeros (a disk that cannot tell is all 'data').
+    const candidates = await dataClusters(disk, CLUSTER);
+    check();
+    total = candidates.reduce((sum, [from, to]) => sum + Math.min(to * CLUSTER, disk.size) - from * CLUSTER, 0);
     const data: number[] = [];
-    for await (const piece of readAhead(disk.size, PIECE, read)) {
+    for await (const piece of readAhead(candidatePieces(candidates, disk.size, PIECE), PIECE, read)) {
       for (let at = 0; at < piece.bytes.length; at += CLUSTER) {
         if (!isZero(piece.bytes, at, Math.min(piece.bytes.length, at + CLUSTER)))
           data.push((piece.offset + at) / CLUSTER);
@@ -114,7 +123,8 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
 /**
  * A raw export as a byte stream: a reader that brings its own buffer (BYOB)
  * gets the disk read straight into it — no fresh memory per piece, which is
- * slow to touch here; other readers get pieces of PIECE bytes.
+ * slow to touch here; other readers get pieces of PIECE bytes. Runs the
+ * disk's block status says read as zeros are zero-filled, not read.
  */
 function rawStream(
   disk: ExportableDisk,
@@ -124,6 +134,7 @@ function rawStream(
 ): ReadableStream<Uint8Array> {
   let offset = 0;
   let flushed = false;
+  const status = new StatusCursor(disk);
   return new ReadableStream({
     type: 'bytes',
     autoAllocateChunkSize: PIECE,
@@ -141,8 +152,11 @@ function rawStream(
         }
         const req = controller.byobRequest as ReadableStreamBYOBRequest;
         const view = req.view as Uint8Array<ArrayBuffer>;
-        const n = Math.min(view.byteLength, disk.size - offset, PIECE);
-        await disk.readInto(offset, new Uint8Array(view.buffer, view.byteOffset, n));
+        const run = await status.at(offset);
+        const n = Math.min(view.byteLength, run.offset + run.length - offset, PIECE);
+        const into = new Uint8Array(view.buffer, view.byteOffset, n);
+        if (run.state === 'data') await disk.readInto(offset, into);
+        else into.fill(0);
         check();
         offset += n;
         progressed(n);
@@ -154,27 +168,76 @@ function rawStream(
   });
 }
 
+/** The disk's block status, asked for a window at a time as a reader moves forward. */
+class StatusCursor {
+  private runs: Extent[] = [];
+  private i = 0;
+  constructor(private readonly disk: ExportableDisk) {}
+
+  /** The run holding `offset` (offsets asked for only grow). */
+  async at(offset: number): Promise<Extent> {
+    for (let asked = false; ; asked = true) {
+      while (this.i < this.runs.length && this.runs[this.i].offset + this.runs[this.i].length <= offset) this.i++;
+      const run = this.runs[this.i];
+      if (run && run.offset <= offset) return run;
+      if (asked) throw new DiskError('EIO', `The disk's block status does not cover byte ${offset}.`);
+      this.runs = await this.disk.blockStatus(offset, Math.min(STATUS_WINDOW, this.disk.size - offset));
+      this.i = 0;
+    }
+  }
+}
+
+/** Status is asked for this much of the disk at a time: the answer's memory stays bounded. */
+const STATUS_WINDOW = 1 << 30;
+
 /**
- * The disk's bytes in pieces with their offsets, AHEAD reads in flight, into
- * AHEAD + 1 buffers used in turn: a piece is valid until the next is asked for.
+ * Runs of clusters [from, to) that the disk's block status says may hold
+ * data (at least one byte of them is 'data'), merged, in order.
+ */
+async function dataClusters(disk: ExportableDisk, cluster: number): Promise<[number, number][]> {
+  const out: [number, number][] = [];
+  for (let at = 0; at < disk.size; at += STATUS_WINDOW) {
+    for (const run of await disk.blockStatus(at, Math.min(STATUS_WINDOW, disk.size - at))) {
+      if (run.state !== 'data') continue;
+      const from = Math.floor(run.offset / cluster);
+      const to = Math.ceil((run.offset + run.length) / cluster);
+      const last = out.at(-1);
+      if (last && last[1] >= from) last[1] = Math.max(last[1], to);
+      else out.push([from, to]);
+    }
+  }
+  return out;
+}
+
+/** The byte pieces (at most `piece` long) of those cluster runs, within the disk. */
+function* candidatePieces(runs: [number, number][], size: number, piece: number): Generator<[number, number]> {
+  for (const [from, to] of runs) {
+    const end = Math.min(size, to * CLUSTER);
+    for (let at = from * CLUSTER; at < end; at += piece) yield [at, Math.min(piece, end - at)];
+  }
+}
+
+/**
+ * The bytes of `pieces` ([offset, length] pairs) with their offsets, AHEAD
+ * reads in flight, into AHEAD + 1 buffers used in turn: a piece is valid
+ * until the next is asked for.
  */
 async function* readAhead(
-  size: number,
+  pieces: Iterator<[number, number]>,
   piece: number,
   read: (offset: number, length: number, into: Uint8Array) => Promise<Uint8Array>,
 ): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
-  const buffers = Array.from({ length: AHEAD + 1 }, () => new Uint8Array(Math.min(piece, size)));
+  const buffers = Array.from({ length: AHEAD + 1 }, () => new Uint8Array(piece));
   const queue: { offset: number; bytes: Promise<Uint8Array> }[] = [];
-  let next = 0;
   let turn = 0;
   const issue = () => {
-    while (queue.length < AHEAD && next < size) {
-      const offset = next;
-      const length = Math.min(piece, size - offset);
+    while (queue.length < AHEAD) {
+      const next = pieces.next();
+      if (next.done) return;
+      const [offset, length] = next.value;
       const bytes = read(offset, length, buffers[turn++ % buffers.length]);
       bytes.catch(() => undefined); // awaited in turn below
       queue.push({ offset, bytes });
-      next += length;
     }
   };
   issue();

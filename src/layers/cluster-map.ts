@@ -1,10 +1,11 @@
 import { crc32 } from '../core/crc32';
 import { type Deferred, deferred } from '../core/deferred';
 import { DiskError } from '../core/errors';
+import { pushRun } from '../core/extents';
 import { LastSettled } from '../core/last-settled';
 import { nextTask } from '../core/next-task';
 import { eachPiece } from '../core/pieces';
-import { allDone, type BlockStore, type MaybePromise } from '../core/store';
+import { allDone, type BlockStore, type Extent, type MaybePromise } from '../core/store';
 import type { BaseIdentity } from '../stores/base-image';
 
 /**
@@ -49,15 +50,6 @@ const UNALLOCATED = 0;
 const ZERO = 1;
 /** A physical cluster's entry value. */
 const FIRST_PHYSICAL = 2;
-
-export type ClusterState = 'data' | 'zero' | 'unallocated';
-
-/** A run of a byte range in one allocation state. */
-export interface Extent {
-  offset: number;
-  length: number;
-  state: ClusterState;
-}
 
 export interface ClusterMapGeometry {
   clusterSize: number;
@@ -407,10 +399,7 @@ export class ClusterMapStore implements BlockStore {
     const out: Extent[] = [];
     this.eachCluster(offset, length, (v, _within, at, n) => {
       const e = this.entry(v);
-      const state: ClusterState = e >= FIRST_PHYSICAL ? 'data' : e === ZERO ? 'zero' : 'unallocated';
-      const last = out.at(-1);
-      if (last && last.state === state) last.length += n;
-      else out.push({ offset: offset + at, length: n, state });
+      pushRun(out, offset + at, n, e >= FIRST_PHYSICAL ? 'data' : e === ZERO ? 'zero' : 'unallocated');
     });
     return out;
   }

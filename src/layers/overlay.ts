@@ -1,8 +1,9 @@
 import { DiskError } from '../core/errors';
+import { pushRun } from '../core/extents';
 import { LastSettled } from '../core/last-settled';
-import { ForwardingStore, type MaybePromise } from '../core/store';
+import { type Extent, ForwardingStore, type MaybePromise } from '../core/store';
 import type { BaseImage } from '../stores/base-image';
-import type { ClusterMapStore, Extent } from './cluster-map';
+import type { ClusterMapStore } from './cluster-map';
 import { ReadAhead } from './read-ahead';
 
 /**
@@ -224,6 +225,15 @@ export class OverlayStore extends ForwardingStore {
   get baseLabel(): string {
     const id = this.base.identity;
     return id.kind === 'url' ? this.base.label : 'blob';
+  }
+
+  /** What is not local yet reads the base, which may hold data: 'unallocated' is 'data' here. */
+  override blockStatus(offset: number, length: number): Extent[] {
+    const out: Extent[] = [];
+    for (const e of this.map.blockStatus(offset, length)) {
+      pushRun(out, e.offset, e.length, e.state === 'unallocated' ? 'data' : e.state);
+    }
+    return out;
   }
 
   /** Base bytes fetched so far (this session). */

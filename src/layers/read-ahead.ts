@@ -1,6 +1,7 @@
 import { DiskError } from '../core/errors';
+import type { Extent } from '../core/store';
 import type { BaseStream } from '../stores/base-image';
-import type { ClusterMapStore, Extent } from './cluster-map';
+import type { ClusterMapStore } from './cluster-map';
 
 /** Clusters are installed (and waiting requests answered) in batches of at most this many bytes. */
 const BATCH = 1024 * 1024;

@@ -1,4 +1,5 @@
 import type { DiskErrorData } from '../core/errors';
+import type { Extent } from '../core/store';
 import type { Backend, BackendChoice, CacheMode, CrashModel, DiskStats } from '../core/types';
 import type { BackendReason } from '../stores/backends';
 import type { BaseSpec } from '../stores/base-image';
@@ -55,6 +56,8 @@ export interface Operations {
   flush: { request: Record<never, never>; reply: void };
   discard: { request: { offset: number; length: number }; reply: void };
   setCacheMode: { request: { mode: CacheMode }; reply: void };
+  /** The first runs of the range (a prefix of it): ask again from where they end. */
+  blockStatus: { request: { offset: number; length: number }; reply: Extent[] };
   stats: { request: Record<never, never>; reply: DiskStats };
   close: { request: Record<never, never>; reply: void };
   /** An overlay drops every local change. */

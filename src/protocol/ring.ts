@@ -48,7 +48,17 @@ export const REQ = { op: 0, id: 1, offset: 2, length: 3, dataPos: 4, flag: 5, si
 /** Float64 fields of a response slot. */
 export const RESP = { id: 0, status: 1, textLength: 2, size: 3 } as const;
 
-export const OPS = ['read', 'write', 'flush', 'discard', 'setCacheMode', 'stats', 'close', 'reset'] as const;
+export const OPS = [
+  'read',
+  'write',
+  'flush',
+  'discard',
+  'setCacheMode',
+  'stats',
+  'close',
+  'reset',
+  'blockStatus',
+] as const;
 
 export const STATUS_OK = 0;
 export const STATUS_ERROR = 1;
@@ -122,6 +132,7 @@ export function decodeRequest(v: RingViews, slot: number): RingRequest {
       request = { op, offset, length, at: dataPos, fua: flag === 1 };
       break;
     case 'discard':
+    case 'blockStatus':
       request = { op, offset, length };
       break;
     case 'setCacheMode':

@@ -1,8 +1,9 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, unwrap } from 'idb';
 import { deferred } from '../core/deferred';
 import { DiskError, toDiskError } from '../core/errors';
+import { pushRun } from '../core/extents';
 import { eachPiece } from '../core/pieces';
-import type { BlockStore } from '../core/store';
+import type { BlockStore, Extent } from '../core/store';
 
 /**
  * A disk's bytes in its IndexedDB database, as a BlockStore: fixed-size
@@ -188,6 +189,37 @@ export class IdbStore implements BlockStore {
       addSpan(pc.spans, within, within + n);
     });
     return group.done;
+  }
+
+  /**
+   * A chunk stored (or with block records, or with a change not yet
+   * committed) is 'data'; the rest was never written or discarded whole:
+   * 'zero'. One key listing per call, not a read of the bytes.
+   */
+  async blockStatus(offset: number, length: number): Promise<Extent[]> {
+    this.checkPower();
+    if (length === 0) return [];
+    const cs = this.chunkSize;
+    const first = Math.floor(offset / cs);
+    const last = Math.floor((offset + length - 1) / cs);
+    const held = new Set<number>();
+    // Pending changes first: a group that commits while the keys are listed still counts.
+    for (const g of [this.committing, this.next]) for (const i of g?.chunks.keys() ?? []) held.add(i);
+    const tx = this.db.transaction(this.scope, 'readonly');
+    this.track(tx);
+    const [chunks, records] = await Promise.all([
+      tx.objectStore(this.chunks).getAllKeys(IDBKeyRange.bound(first, last)),
+      this.perChunk > 0
+        ? tx.objectStore('blocks').getAllKeys(IDBKeyRange.bound(first * this.perChunk, (last + 1) * this.perChunk - 1))
+        : [],
+    ]);
+    for (const i of chunks) held.add(i);
+    for (const k of records) held.add(Math.floor(k / this.perChunk));
+    const out: Extent[] = [];
+    eachPiece(offset, length, cs, (index, _within, at, n) => {
+      pushRun(out, offset + at, n, held.has(index) ? 'data' : 'zero');
+    });
+    return out;
   }
 
   /** Whole chunks are deleted; the covered part of a partial one becomes zeros. */

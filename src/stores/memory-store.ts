@@ -1,5 +1,6 @@
+import { pushRun } from '../core/extents';
 import { eachPiece } from '../core/pieces';
-import type { BlockStore } from '../core/store';
+import type { BlockStore, Extent } from '../core/store';
 
 /** Default allocation unit: a large sparse disk costs only the chunks written. */
 export const MEMORY_CHUNK = 64 * 1024;
@@ -47,6 +48,15 @@ export class MemoryStore implements BlockStore {
     });
   }
 
+  /** A chunk held is 'data' (it may hold zeros); one never written or discarded whole is 'zero'. */
+  blockStatus(offset: number, length: number): Extent[] {
+    const out: Extent[] = [];
+    this.eachChunk(offset, length, (index, _within, done, n) => {
+      pushRun(out, offset + done, n, this.chunks.has(index) ? 'data' : 'zero');
+    });
+    return out;
+  }
+
   sync(): void {
     this.syncCount++;
   }
@@ -55,7 +65,6 @@ export class MemoryStore implements BlockStore {
     this.closed = true;
   }
 
-  /** Bytes of memory held. */
   /** The end of the highest chunk held. */
   byteLength(): number {
     let last = -1;

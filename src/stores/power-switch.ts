@@ -1,5 +1,5 @@
 import { DiskError } from '../core/errors';
-import { type BlockStore, ForwardingStore, type MaybePromise } from '../core/store';
+import { type BlockStore, type Extent, ForwardingStore, type MaybePromise, statusOf } from '../core/store';
 
 /** Whether the power is off: a shared flag in the worker, a plain object in tests. */
 export interface PowerSwitch {
@@ -47,6 +47,11 @@ export class PowerSwitchStore extends ForwardingStore {
   override discard(offset: number, length: number): MaybePromise {
     this.on();
     return super.discard(offset, length);
+  }
+  /** A pure pass-through: the inner store's answer is this one's. */
+  override blockStatus(offset: number, length: number): MaybePromise<Extent[]> {
+    this.on();
+    return statusOf(this.inner, offset, length);
   }
   override close(): MaybePromise {
     this.on();

@@ -17,6 +17,8 @@ export function execute(dev: BlockDevice, req: Request, data?: Uint8Array): Prom
       return dev.flush();
     case 'discard':
       return dev.discard(req.offset, req.length);
+    case 'blockStatus':
+      return dev.blockStatus(req.offset, req.length);
     case 'setCacheMode':
       return dev.setCacheMode(req.mode);
     case 'stats':
