@@ -207,6 +207,44 @@ test('close(): calls issued before it complete, calls after it throw ECLOSED, no
   expect(r.kept).toBe(true);
 });
 
+test('export(): a write through a SyncDisk while it runs makes the stream error EBUSY, not end', async ({
+  harness,
+  engine,
+}) => {
+  needsSharedMemory(engine);
+  await installSyncWorker(harness);
+  const r = await harness.evaluate(async (MiB) => {
+    const { openDisk, deleteDisk } = window.webdisk;
+    await deleteDisk('sync-export');
+    const disk = await openDisk({ name: 'sync-export', size: 8 * MiB });
+    await disk.write(0, new Uint8Array(8 * MiB).fill(1));
+    const w = window.syncWorker?.();
+    if (!w) throw new Error('no sync worker');
+    await w.call('open', { port: await disk.openSync() }).done;
+    const outcome = async (format: 'raw' | 'qcow2', write: boolean) => {
+      const reader = disk.export({ format }).getReader();
+      await reader.read();
+      if (write) await w.call('write', { offset: 4 * MiB, data: new Uint8Array(512).fill(2) }).done;
+      try {
+        while (!(await reader.read()).done) {}
+        return 'ended';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    const got = {
+      raw: await outcome('raw', true),
+      qcow2: await outcome('qcow2', true),
+      quiet: await outcome('raw', false),
+    };
+    w.terminate();
+    await disk.close();
+    await deleteDisk('sync-export');
+    return got;
+  }, MiB);
+  expect(r).toEqual({ raw: 'EBUSY', qcow2: 'EBUSY', quiet: 'ended' });
+});
+
 test('a page that is not cross-origin isolated: openSync() rejects ENOTSUP naming the headers', async ({
   harness,
   backend,

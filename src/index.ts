@@ -17,7 +17,6 @@ export {
   withSwitchFlushes,
 } from './core/crash-workload';
 export { DiskError, type DiskErrorCode } from './core/errors';
-export type { Extent, ExtentState } from './core/store';
 export {
   type BlockVerdict,
   type CheckInput,
@@ -28,6 +27,7 @@ export {
   WorkloadLog,
 } from './core/oracle';
 export { patternBytes, prng } from './core/pattern';
+export type { Extent, ExtentState } from './core/store';
 export {
   type Backend,
   type BackendChoice,

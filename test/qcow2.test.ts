@@ -279,6 +279,11 @@ function memoryDisk(bytes: Uint8Array, dataRuns: [number, number][] = [[0, bytes
     changeCount: 0,
     reads: 0,
     bytesRead: 0,
+    /** Writes the worker saw from another client (a SyncDisk port). */
+    workerWrites: 0,
+    async stats() {
+      return { writes: this.workerWrites, discards: 0 };
+    },
     async blockStatus(offset: number, length: number): Promise<Extent[]> {
       const out: Extent[] = [];
       for (let at = offset; at < offset + length; ) {
@@ -357,6 +362,26 @@ describe('exportDisk', () => {
     disk = memoryDisk(bytes, runs);
     sameBytes(await collect(exportDisk(disk)), bytes);
     expect(disk.bytesRead).toBe(256 * 1024 + 8192);
+  });
+
+  it('a write through another client (a SyncDisk) while it runs: the stream errors EBUSY instead of ending', async () => {
+    for (const format of ['raw', 'qcow2'] as const) {
+      const disk = memoryDisk(raw);
+      const reader = exportDisk(disk, { format }).getReader();
+      await reader.read();
+      disk.workerWrites++;
+      const e = await (async () => {
+        for (;;) {
+          try {
+            if ((await reader.read()).done) return undefined;
+          } catch (err) {
+            return err as DiskError;
+          }
+        }
+      })();
+      expect(e?.code, format).toBe('EBUSY');
+      expect(e?.message).toMatch(/SyncDisk/);
+    }
   });
 
   it('a write while it runs stops it with EBUSY; an abort with the signal’s reason', async () => {

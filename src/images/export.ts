@@ -34,10 +34,14 @@ export interface ExportableDisk {
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
   flush(): Promise<void>;
+  /** The worker's counters: its writes and discards count those of every client (SyncDisk ports too). */
+  stats(): Promise<{ writes: number; discards: number }>;
 }
 
 const PIECE = 1 << 20;
 const CLUSTER = 64 * 1024;
+/** Bytes between two looks at the worker's write counters (and one before the end). */
+const WORKER_CHECK = 64 << 20;
 /** Reads issued ahead of the one being sent: keeps the worker busy, memory bounded. */
 const AHEAD = 4;
 
@@ -69,6 +73,27 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
       );
     }
   };
+  /**
+   * Writes through a SyncDisk port do not pass this Disk: the worker's own
+   * counters see them. Read after the flush, and again before the stream
+   * ends (and every WORKER_CHECK bytes): an image they changed errors
+   * instead of ending.
+   */
+  let workerChanges: number | undefined;
+  const changesInWorker = async () => {
+    const s = await disk.stats();
+    return s.writes + s.discards;
+  };
+  const checkWorker = async () => {
+    const now = await changesInWorker();
+    if (workerChanges === undefined) workerChanges = now;
+    else if (now !== workerChanges) {
+      throw new DiskError(
+        'EBUSY',
+        `Disk "${disk.name}" was written (through a SyncDisk) while it was being exported: the image would not be consistent. Stop the writer and export again.`,
+      );
+    }
+  };
   const progressed = (bytes: number) => {
     done += bytes;
     opts.onProgress?.({ phase, bytes: done, total });
@@ -79,10 +104,11 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     progressed(length);
     return bytes;
   };
-  if (format === 'raw') return rawStream(disk, check, progressed, opts.signal);
+  if (format === 'raw') return rawStream(disk, check, checkWorker, progressed, opts.signal);
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
     await disk.flush();
     check();
+    await checkWorker();
     // The clusters that may hold data, by the disk's block status; each is
     // read and kept only if not all zeros (a disk that cannot tell is all 'data').
     const candidates = await dataClusters(disk, CLUSTER);
@@ -99,7 +125,16 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     phase = 'copy';
     done = 0;
     total = data.reduce((sum, v) => sum + Math.min(CLUSTER, disk.size - v * CLUSTER), 0);
-    yield* writeQcow2(plan, (v) => read(v * CLUSTER, Math.min(CLUSTER, disk.size - v * CLUSTER)));
+    let sinceCheck = 0;
+    for await (const part of writeQcow2(plan, (v) => read(v * CLUSTER, Math.min(CLUSTER, disk.size - v * CLUSTER)))) {
+      sinceCheck += part.length;
+      if (sinceCheck >= WORKER_CHECK) {
+        sinceCheck = 0;
+        await checkWorker();
+      }
+      yield part;
+    }
+    await checkWorker();
   })();
   return new ReadableStream<Uint8Array>(
     {
@@ -129,11 +164,13 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
 function rawStream(
   disk: ExportableDisk,
   check: () => void,
+  checkWorker: () => Promise<void>,
   progressed: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
   let offset = 0;
   let flushed = false;
+  let sinceCheck = 0;
   const status = new StatusCursor(disk);
   return new ReadableStream({
     type: 'bytes',
@@ -144,6 +181,11 @@ function rawStream(
           await disk.flush();
           flushed = true;
           check();
+          await checkWorker();
+        }
+        if (offset >= disk.size || sinceCheck >= WORKER_CHECK) {
+          await checkWorker();
+          sinceCheck = 0;
         }
         if (offset >= disk.size) {
           controller.close();
@@ -159,6 +201,7 @@ function rawStream(
         else into.fill(0);
         check();
         offset += n;
+        sinceCheck += n;
         progressed(n);
         req.respond(n);
       } catch (err) {
