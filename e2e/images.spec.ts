@@ -249,7 +249,7 @@ test('an aborted import and a failed one (a truncated qcow2) leave no disk; an e
   expect(r.kept).toBe(true);
 });
 
-test('the demo page imports a file as a new disk and exports it as a qcow2 download qemu-img accepts', async ({
+test('the demo page imports a file (picker, and drag and drop) as a new disk and exports it as a download qemu-img accepts', async ({
   baseURL,
 }, testInfo) => {
   const raw = rawDisk();
@@ -276,6 +276,26 @@ test('the demo page imports a file as a new disk and exports it as a qcow2 downl
     await expect(status).toContainText('Exported “demo-image”');
     qemu('check', out);
     qemu('compare', '-f', 'raw', '-F', 'qcow2', join(DIR, 'demo.raw'), out);
+    // Drag and drop: the same file dropped on the drop zone, as a browser delivers a drop.
+    const bytes = readFileSync(file).toString('base64');
+    const dropped = await page.evaluateHandle((b64) => {
+      const bin = atob(b64);
+      const u8 = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+      const dt = new DataTransfer();
+      dt.items.add(new File([u8], 'dropped.qcow2'));
+      return dt;
+    }, bytes);
+    await page.dispatchEvent('#drop', 'dragover', { dataTransfer: dropped });
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped });
+    await expect(status).toContainText('Imported dropped.qcow2 as disk “dropped”', { timeout: 60_000 });
+    // What the drop made is the image's disk: its raw download is qemu-img's raw, byte for byte.
+    await page.selectOption('#export-disk', 'dropped');
+    await page.selectOption('#export-format', 'raw');
+    const [rawDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    const rawOut = join(DIR, 'demo-dropped.raw');
+    await rawDownload.saveAs(rawOut);
+    expect(readFileSync(rawOut).equals(raw)).toBe(true);
     expect(errors).toEqual([]);
   } finally {
     await context.close();
