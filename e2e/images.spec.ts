@@ -68,17 +68,43 @@ async function importBoth(harness: import('./fixtures').EnginePage, image: strin
           x.toString(16).padStart(2, '0'),
         ).join('');
       const out: { how: string; size: number; sha: string; allocated: number; progress: number }[] = [];
-      for (const how of ['url', 'blob']) {
+      const spooled = async () => {
+        const root = await navigator.storage.getDirectory();
+        const dir = await root.getDirectoryHandle('webdisk-spool', { create: true });
+        let n = 0;
+        for await (const _ of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) n++;
+        return n;
+      };
+      for (const how of ['url', 'blob', 'stream']) {
         const name = `img-${image}-${how}`;
         await webdisk.deleteDisk(name);
-        const source = how === 'url' ? `/base/${image}` : await (await fetch(`/base/${image}?peek=1`)).blob();
+        const source =
+          how === 'url'
+            ? `/base/${image}`
+            : how === 'blob'
+              ? await (await fetch(`/base/${image}?peek=1`)).blob()
+              : ((await fetch(`/base/${image}?peek=1`)).body as ReadableStream<Uint8Array>);
         let progress = 0;
-        const disk = await webdisk.importDisk({ name, source, onProgress: (p) => (progress = p.bytes / p.total) });
+        let whileImporting: Promise<number> | undefined;
+        const disk = await webdisk.importDisk({
+          name,
+          source,
+          onProgress: (p) => {
+            progress = p.bytes / p.total;
+            whileImporting ??= spooled();
+          },
+        });
+        // Only the stream goes through a spool file in OPFS.
+        const spoolFiles = await whileImporting;
+        if (spoolFiles !== (how === 'stream' ? 1 : 0))
+          throw new Error(`${spoolFiles} spool files during the ${how} import`);
         const bytes = await disk.read(0, disk.size);
         const stats = await disk.stats();
         out.push({ how, size: disk.size, sha: await hex(bytes), allocated: stats.allocatedBytes ?? -1, progress });
         await disk.close();
         await webdisk.deleteDisk(name);
+        // A stream was spooled to an OPFS file while imported: gone now.
+        if ((await spooled()) !== 0) throw new Error(`a spool file is left after the ${how} import`);
       }
       return out;
     },

@@ -7,6 +7,7 @@ import { checkName } from '../core/validate';
 import { isQcow2 } from './qcow2-format';
 import { qcow2DataRuns, readQcow2Header } from './qcow2-read';
 import { type ByteSource, blobSource, urlSource } from './source';
+import { spool } from './spool';
 import { isZero } from './zeros';
 
 export type ImageFormat = 'raw' | 'qcow2';
@@ -21,7 +22,12 @@ export interface ImportProgress {
 export interface ImportDiskOptions {
   /** The new disk's name: no disk of that name may exist. */
   name: string;
-  /** A Blob or File, a stream of the image's bytes, or a URL (read with Range requests when the server answers them). */
+  /**
+   * A Blob or File, a stream of the image's bytes, or a URL (read with
+   * Range requests when the server answers them). A stream, or a URL
+   * without Range support, is kept in a temporary OPFS file while it is
+   * imported (a Blob where the page cannot write OPFS files): memory stays bounded.
+   */
   source: Blob | ReadableStream<Uint8Array> | string;
   /** Default 'auto': qcow2 when the image starts with the qcow2 magic, raw otherwise. */
   format?: ImageFormat | 'auto';
@@ -57,7 +63,21 @@ export async function importDisk(opts: ImportDiskOptions): Promise<Disk> {
   if ((await listDisks()).some((d) => d.name === name)) {
     throw new DiskError('EINVAL', `A disk named "${name}" exists: delete it first, or import under another name.`);
   }
-  const src = await toByteSource(opts.source, signal);
+  const source = await toByteSource(opts.source, signal);
+  try {
+    return await importFrom(source.src, name, format, opts);
+  } finally {
+    await source.done();
+  }
+}
+
+async function importFrom(
+  src: ByteSource,
+  name: string,
+  format: ImageFormat | 'auto',
+  opts: ImportDiskOptions,
+): Promise<Disk> {
+  const { signal } = opts;
   if (src.size === 0) throw new DiskError('EINVAL', 'The image is empty: there is nothing to import.');
   const head = await src.read(0, 4);
   const qcow2 = format === 'qcow2' || (format === 'auto' && isQcow2(head));
@@ -167,24 +187,35 @@ async function removeSoon(name: string): Promise<void> {
 }
 
 /**
- * A random-access view of the source. A URL is read with Range requests;
- * a stream (or a URL whose server ignores Range) is gathered into a Blob
- * first — the browser keeps a large Blob on disk, not in memory.
+ * A random-access view of the source, and what to do once the import is
+ * over. A Blob is read as it is; a URL with Range requests; a stream (or a
+ * URL whose server ignores Range) is spooled to a file in OPFS first
+ * (memory stays bounded) and that file removed afterwards.
  */
-async function toByteSource(source: ImportDiskOptions['source'], signal?: AbortSignal): Promise<ByteSource> {
-  if (typeof Blob !== 'undefined' && source instanceof Blob) return blobSource(source);
+async function toByteSource(
+  source: ImportDiskOptions['source'],
+  signal?: AbortSignal,
+): Promise<{ src: ByteSource; done(): Promise<void> }> {
+  const none = async () => undefined;
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return { src: blobSource(source), done: none };
+  let stream: ReadableStream<Uint8Array>;
   if (typeof source === 'string') {
     try {
-      return await urlSource(source, signal);
+      return { src: await urlSource(source, signal), done: none };
     } catch (err) {
       if (!(err instanceof DiskError) || !/Range/.test(err.message)) throw err;
       const r = await fetch(source, { signal });
       if (!r.ok || !r.body) throw new DiskError('EIO', `Cannot read the image at ${source}: status ${r.status}.`);
-      return blobSource(await new Response(r.body).blob());
+      stream = r.body;
     }
+  } else if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
+    stream = source;
+  } else {
+    throw new DiskError(
+      'EINVAL',
+      'The image source must be a Blob or File, a ReadableStream of bytes, or a URL string.',
+    );
   }
-  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
-    return blobSource(await new Response(source).blob());
-  }
-  throw new DiskError('EINVAL', 'The image source must be a Blob or File, a ReadableStream of bytes, or a URL string.');
+  const spooled = await spool(stream, signal);
+  return { src: blobSource(spooled.blob), done: spooled.remove };
 }
