@@ -309,6 +309,17 @@ function memoryDisk(bytes: Uint8Array, dataRuns: [number, number][] = [[0, bytes
   };
 }
 
+/** Reads to the end: the error the stream ends with, or undefined if it ends well. */
+async function errorAtEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<DiskError | undefined> {
+  for (;;) {
+    try {
+      if ((await reader.read()).done) return undefined;
+    } catch (err) {
+      return err as DiskError;
+    }
+  }
+}
+
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
@@ -370,15 +381,7 @@ describe('exportDisk', () => {
       const reader = exportDisk(disk, { format }).getReader();
       await reader.read();
       disk.workerWrites++;
-      const e = await (async () => {
-        for (;;) {
-          try {
-            if ((await reader.read()).done) return undefined;
-          } catch (err) {
-            return err as DiskError;
-          }
-        }
-      })();
+      const e = await errorAtEnd(reader);
       expect(e?.code, format).toBe('EBUSY');
       expect(e?.message).toMatch(/SyncDisk/);
     }
@@ -389,15 +392,7 @@ describe('exportDisk', () => {
     const reader = exportDisk(disk).getReader();
     await reader.read();
     disk.changeCount++;
-    const e = await (async () => {
-      for (;;) {
-        try {
-          if ((await reader.read()).done) return undefined;
-        } catch (err) {
-          return err as DiskError;
-        }
-      }
-    })();
+    const e = await errorAtEnd(reader);
     expect(e?.code).toBe('EBUSY');
     const ac = new AbortController();
     const r2 = exportDisk(memoryDisk(raw), { format: 'qcow2', signal: ac.signal }).getReader();
