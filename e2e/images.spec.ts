@@ -253,6 +253,21 @@ test('an aborted import and a failed one (a truncated qcow2) leave no disk; an e
       }),
     );
     const afterAbort = await listed('img-abort');
+    // A raw Blob, which the disk's worker reads itself: aborted mid-way too.
+    const big = new Blob([new Uint8Array(64 << 20).fill(3)]);
+    const ac2 = new AbortController();
+    const abortedFill = await t.attempt(() =>
+      webdisk.importDisk({
+        name: 'img-abort',
+        source: big,
+        format: 'raw',
+        signal: ac2.signal,
+        onProgress: (p) => {
+          if (p.bytes < p.total) ac2.abort(new DOMException('the user stopped it', 'AbortError'));
+        },
+      }),
+    );
+    const afterFillAbort = await listed('img-abort');
     const cut = await t.attempt(() => webdisk.importDisk({ name: 'img-cut', source: '/base/cut.qcow2' }));
     const afterCut = await listed('img-cut');
     // A name in use: refused, and the disk there keeps its bytes.
@@ -264,10 +279,12 @@ test('an aborted import and a failed one (a truncated qcow2) leave no disk; an e
     const kept = (await again.read(0, 512)).every((b) => b === 9) && again.size === 65536;
     await again.close();
     await webdisk.deleteDisk('img-keep');
-    return { aborted, afterAbort, cut, afterCut, taken, kept };
+    return { aborted, afterAbort, abortedFill, afterFillAbort, cut, afterCut, taken, kept };
   });
   expect(r.aborted).toMatchObject({ ok: false, name: 'AbortError' });
   expect(r.afterAbort, 'no disk after an aborted import').toBe(false);
+  expect(r.abortedFill).toMatchObject({ ok: false, name: 'AbortError' });
+  expect(r.afterFillAbort, 'no disk after an aborted Blob import').toBe(false);
   expect(r.cut).toMatchObject({ ok: false, code: 'EINVAL', isDiskError: true });
   expect(r.cut.ok === false && r.cut.message).toMatch(/at byte \d+/);
   expect(r.afterCut, 'no disk after a failed import').toBe(false);

@@ -1,4 +1,4 @@
-import { DiskError } from '../core/errors';
+import { DiskError, errorFromData } from '../core/errors';
 import { pushRun } from '../core/extents';
 import type { Extent } from '../core/store';
 import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
@@ -51,6 +51,12 @@ export class Disk {
   /** The power switch shared with the worker (cross-origin isolated pages only). */
   private readonly power: Int32Array | undefined;
   private readonly syncPorts: SyncPorts;
+  /** Fills (importDisk of a Blob) the worker is running, by id. */
+  private readonly fills = new Map<
+    number,
+    { resolve(): void; reject(e: DiskError): void; progress?(bytes: number): void }
+  >();
+  private nextFill = 1;
 
   /** @internal Use openDisk(). */
   constructor(info: DiskInfo, worker: Worker, transport: Transport, power?: Int32Array) {
@@ -215,7 +221,7 @@ export class Disk {
       () => {
         this.worker.terminate();
         this.syncPorts.closeAll('close');
-        this.transport.fail(new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`));
+        this.failAll(new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`));
       },
       (err: DiskError) => {
         // The disk could not be closed cleanly (e.g. quota): the worker
@@ -245,12 +251,41 @@ export class Disk {
     this.worker.terminate();
     this.closedBy = 'crash';
     this.syncPorts.closeAll('crash');
-    this.transport.fail(new DiskError('EIO', `The disk worker of "${this.name}" failed: ${message}. Reopen the disk.`));
+    this.failAll(new DiskError('EIO', `The disk worker of "${this.name}" failed: ${message}. Reopen the disk.`));
+  }
+
+  /**
+   * @internal importDisk: the worker writes a raw image Blob's data grains
+   * into the disk from offset 0 itself (worker/fill.ts) — the bytes never
+   * pass through the page. `progress`: bytes of the Blob done.
+   */
+  fillFrom(blob: Blob, progress?: (bytes: number) => void): Promise<void> {
+    const bad = this.guard(() => {
+      this.changes++;
+    });
+    if (bad) return bad;
+    return new Promise((resolve, reject) => {
+      const id = this.nextFill++;
+      this.fills.set(id, { resolve, reject, progress });
+      const msg: ToWorker = { type: 'fill', id, blob };
+      this.worker.postMessage(msg);
+    });
   }
 
   /** @internal A message of the worker not for the transport: true if it was for the disk. */
   handle(msg: FromWorker): boolean {
     if (this.syncPorts.handle(msg)) return true;
+    if (msg.type === 'fill-progress') {
+      this.fills.get(msg.id)?.progress?.(msg.bytes);
+      return true;
+    }
+    if (msg.type === 'fill-done') {
+      const f = this.fills.get(msg.id);
+      this.fills.delete(msg.id);
+      if (msg.error) f?.reject(errorFromData(msg.error));
+      else f?.resolve();
+      return true;
+    }
     if (msg.type !== 'powered-off') return false;
     this.worker.terminate();
     return true;
@@ -272,9 +307,16 @@ export class Disk {
     }
     this.closedBy = by;
     this.syncPorts.closeAll(by);
-    this.transport.fail(
+    this.failAll(
       new DiskError('ECLOSED', `Disk "${this.name}" lost power (its worker was terminated): open it again.`),
     );
+  }
+
+  /** Every pending and later request rejects with `err`. */
+  private failAll(err: DiskError): void {
+    this.transport.fail(err);
+    for (const f of this.fills.values()) f.reject(err);
+    this.fills.clear();
   }
 
   /** Rejects (as a promise, never a throw) when closed or when `check` throws. */

@@ -8,7 +8,7 @@ import { isQcow2 } from './qcow2-format';
 import { qcow2DataRuns, readQcow2Header } from './qcow2-read';
 import { type ByteSource, blobSource, urlSource } from './source';
 import { spool } from './spool';
-import { isZero } from './zeros';
+import { dataRuns, ZERO_GRAIN } from './zeros';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -41,8 +41,6 @@ export interface ImportDiskOptions {
 /** Bytes of the image read and written at a time, and writes in flight at most: memory stays bounded. */
 const PIECE = 1 << 20;
 const IN_FLIGHT = 8;
-/** All-zero stretches of this size are not written: they stay unallocated (thin). */
-const ZERO_GRAIN = 64 * 1024;
 
 /**
  * Makes a new disk from an image, streamed: memory stays bounded whatever
@@ -100,6 +98,17 @@ async function importFrom(
         await writer.nonZero(run.offset, run.bytes);
         progress(run.offset + run.bytes.length);
       }
+    } else if (src.blob) {
+      // The disk's worker reads the Blob and writes it: the bytes never pass
+      // through this page (no copy into the ring, no hop per piece). An
+      // abort pulls the plug, which ends the fill.
+      const stop = () => disk.powerLoss();
+      signal?.addEventListener('abort', stop);
+      try {
+        await disk.fillFrom(src.blob, progress);
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
     } else {
       // In order, through one reused buffer: fresh memory is slow to touch.
       let at = 0;
@@ -118,7 +127,7 @@ async function importFrom(
     if (done !== virtual) progress(virtual);
     return disk;
   } catch (err) {
-    disk.powerLoss();
+    if (!disk.closed) disk.powerLoss();
     await removeSoon(name);
     throw signal?.aborted ? signal.reason : err;
   }
@@ -135,19 +144,8 @@ class Writes {
 
   /** Writes the grains of `bytes` (at disk offset `offset`) that hold data. */
   async nonZero(offset: number, bytes: Uint8Array): Promise<void> {
-    let from = -1;
-    for (let at = 0; at < bytes.length; ) {
-      // Grains follow the disk's 64 KiB grid, so a skipped grain is a whole thin cluster.
-      const end = Math.min(bytes.length, at + ZERO_GRAIN - ((offset + at) % ZERO_GRAIN));
-      if (!isZero(bytes, at, end)) {
-        if (from < 0) from = at;
-      } else if (from >= 0) {
-        await this.write(offset + from, bytes.subarray(from, at));
-        from = -1;
-      }
-      at = end;
-    }
-    if (from >= 0) await this.write(offset + from, bytes.subarray(from));
+    for (const [from, to] of dataRuns(offset, bytes, ZERO_GRAIN))
+      await this.write(offset + from, bytes.subarray(from, to));
   }
 
   private async write(offset: number, data: Uint8Array): Promise<void> {

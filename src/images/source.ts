@@ -10,6 +10,8 @@ export interface ByteSource {
    * each in the same reused buffer: valid until the next is asked for.
    */
   pieces(piece: number): AsyncGenerator<Uint8Array>;
+  /** The Blob behind the source, if it is one: a disk worker can read it itself. */
+  readonly blob?: Blob;
 }
 
 /** Pieces by read(): a source without a faster way in order. */
@@ -80,6 +82,7 @@ export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: n
 
 export function blobSource(blob: Blob): ByteSource {
   return {
+    blob,
     size: blob.size,
     pieces: (piece) => streamPieces(blob.stream(), piece),
     async read(offset, length) {

@@ -84,7 +84,9 @@ export type ToWorker =
   /** powerLoss() without shared memory: stop every store now, abort what is committing, then say so. */
   | { type: 'power-off' }
   /** disk.openSync(): serve this second ring (a SyncDisk's) beside the first, through the same device queue. */
-  | { type: 'open-sync'; id: number; ring: SharedArrayBuffer };
+  | { type: 'open-sync'; id: number; ring: SharedArrayBuffer }
+  /** importDisk of a raw Blob: the worker writes the Blob's data grains from offset 0 itself. */
+  | { type: 'fill'; id: number; blob: Blob };
 
 export type FromWorker =
   | { type: 'opened'; info: DiskInfo }
@@ -95,4 +97,7 @@ export type FromWorker =
   | { type: 'powered-off' }
   /** The worker serves the ring of open-sync `id` now. */
   | { type: 'sync-opened'; id: number }
-  | { type: 'sync-failed'; id: number; error: DiskErrorData };
+  | { type: 'sync-failed'; id: number; error: DiskErrorData }
+  /** Bytes of the Blob of fill `id` written so far; then its end, with the error if it failed. */
+  | { type: 'fill-progress'; id: number; bytes: number }
+  | { type: 'fill-done'; id: number; error?: DiskErrorData };

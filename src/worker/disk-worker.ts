@@ -12,6 +12,7 @@ import { acquireDiskLock, type ReleaseLock } from '../stores/locks';
 import { sharedPowerSwitch } from '../stores/power-switch';
 import { stackStores } from '../stores/stack';
 import { execute } from './execute';
+import { fillFromBlob } from './fill';
 import { RingServer } from './ring-server';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
@@ -155,6 +156,10 @@ async function runBatch(requests: Envelope[], payload: ArrayBuffer | null): Prom
   post({ type: 'results', results, payload }, transfer);
 }
 
+function notOpen(): Promise<never> {
+  return Promise.reject(new DiskError('ECLOSED', 'The disk is not open.'));
+}
+
 /** A SyncDisk may read, write, flush and discard; the rest (close, mode, stats) stays with the Disk. */
 const SYNC_OPS: ReadonlySet<Request['op']> = new Set(['read', 'write', 'flush', 'discard']);
 
@@ -195,6 +200,13 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
   } else if (msg.type === 'open-sync') {
     openSync(msg.id, msg.ring);
+  } else if (msg.type === 'fill') {
+    const { id } = msg;
+    const dev = device;
+    (dev ? fillFromBlob(dev, msg.blob, (bytes) => post({ type: 'fill-progress', id, bytes })) : notOpen()).then(
+      () => post({ type: 'fill-done', id }),
+      (err: unknown) => post({ type: 'fill-done', id, error: errorToData(err) }),
+    );
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
