@@ -1,6 +1,7 @@
 import { BlockCache } from './block-cache';
 import { CACHE_POLICY, type CachePolicy } from './cache-modes';
 import { DiskError, toDiskError } from './errors';
+import { deferred } from './deferred';
 import { withData } from './extents';
 import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
 import { type BlockStore, discardRange, type Extent, type MaybePromise, statusOf } from './store';
@@ -75,6 +76,8 @@ export class BlockDevice {
   /** Store writes and discards issued so far, and how many of them a completed sync covers. */
   private writeSeq = 0;
   private syncedSeq = 0;
+  /** The group commit's sync, queued and not started yet: a request that wants a sync joins it. */
+  private groupSync: Promise<void> | undefined;
   /** The last sync the store handed out: a store that groups returns the same one to joiners. */
   private lastSync: Promise<void> | undefined;
   private closed = false;
@@ -466,9 +469,10 @@ export class BlockDevice {
       else await this.writeToCache(offset, data);
       if (fua) {
         if (p.syncOnFlush) {
-          // Its dirty blocks go down with a sync right behind them; whole
-          // blocks that went around the cache are covered by that sync too.
-          const synced = await this.writeBackBlocks(this.dirtyIn(offset, data.length), true);
+          // Its dirty blocks go down with a sync behind them (a group commit
+          // on a synchronous store); whole blocks that went around the cache
+          // are covered by that sync too.
+          const synced = await this.writeBackBlocks(this.dirtyIn(offset, data.length), true, true);
           if (synced) this.defer(synced);
           else this.deferSync();
         } else {
@@ -661,9 +665,10 @@ export class BlockDevice {
    * right behind them, in the same group. Waits for the writes, and marks
    * clean only the blocks whose write completed: a failure keeps the rest
    * dirty, acknowledged data is never dropped. Resolves with the sync
-   * still completing, if one was issued.
+   * still completing, if one was issued (with `group`, the running
+   * request's answer may wait for a group commit instead).
    */
-  private async writeBackBlocks(blocks: number[], sync: boolean): Promise<Promise<void> | undefined> {
+  private async writeBackBlocks(blocks: number[], sync: boolean, group = false): Promise<Promise<void> | undefined> {
     if (blocks.length === 0) return undefined;
     blocks.sort((a, b) => a - b);
     const bs = this.blockSize;
@@ -695,7 +700,11 @@ export class BlockDevice {
     }
     const refused = runs.some((r) => r.error !== undefined);
     let synced: MaybePromise<void> | undefined;
-    if (sync && !refused) synced = this.syncStore();
+    // `group`: a store that took the writes synchronously joins the group
+    // commit (deferSync); one that completes later (IndexedDB) gets its sync
+    // now, beside the writes, so both commit as one transaction.
+    if (sync && !refused && group && runs.every((r) => !(r.done instanceof Promise))) this.deferSync();
+    else if (sync && !refused) synced = this.syncStore();
     let failure: unknown;
     for (const run of runs) {
       try {
@@ -762,11 +771,34 @@ export class BlockDevice {
     if (this.writeSeq > this.syncedSeq) await this.syncStore();
   }
 
-  /** The running request's answer waits for a sync issued now, after its store writes. */
+  /**
+   * Group commit (QEMU's flush generations): the running request's answer
+   * waits for a sync that starts after its store writes, shared with every
+   * request queued behind it that wants one too. The sync is queued as a
+   * job of its own behind the requests already in the queue — a burst (a
+   * ring wake-up hands the device all its requests at once) gets one sync,
+   * not one each. A request that runs once that sync has started starts
+   * the next group. Acknowledged still means durable; answers may come out
+   * of issue order (a read queued behind a write is answered before the
+   * write's sync ends).
+   */
   private deferSync(): void {
-    if (this.writeSeq === this.syncedSeq) return;
-    const done = this.syncStore();
-    if (done) this.defer(done);
+    if (this.writeSeq === this.syncedSeq && !this.groupSync) return;
+    if (!this.groupSync) {
+      const group = deferred();
+      this.groupSync = group.done;
+      this.queue = this.queue.then(async () => {
+        this.groupSync = undefined;
+        try {
+          if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+          await this.syncStore();
+          group.resolve();
+        } catch (err) {
+          group.reject(toDiskError(err));
+        }
+      });
+    }
+    this.defer(this.groupSync);
   }
 
   private stagingBuffer(bytes: number): Uint8Array {
