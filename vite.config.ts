@@ -48,9 +48,10 @@ export default defineConfig(({ mode }) => {
         emptyOutDir: true,
         target: 'es2022',
         sourcemap: true,
-        // A second entry per adapter keeps webdisk.js free of emulator code.
+        // An entry per adapter keeps webdisk.js free of emulator code, and
+        // one for the crash-test tooling (webdisk/testing) free of that.
         lib: {
-          entry: { webdisk: 'src/index.ts', v86: 'src/adapters/v86.ts' },
+          entry: { webdisk: 'src/index.ts', v86: 'src/adapters/v86.ts', testing: 'src/testing.ts' },
           formats: ['es'],
           fileName: (_format, name) => `${name}.js`,
         },

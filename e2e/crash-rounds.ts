@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { roundSeed } from '../src/core/crash-workload';
-import type { Disk, WorkloadLog, WorkloadOptions, WorkloadResult } from '../src/index';
+import type { Disk } from '../src/index';
+import type { WorkloadLog, WorkloadOptions, WorkloadResult } from '../src/testing';
 import { type EngineName, type EnginePage, launchEngine } from './engines';
 import { BASE_URL, harnessPath, type StorageBackend } from './fixtures';
 

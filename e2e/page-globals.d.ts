@@ -1,6 +1,7 @@
 // The globals the harness page (e2e/pages/harness.html) and the specs put on
 // window, typed once for every function the specs run in a page.
 import type * as Webdisk from '../src/index';
+import type * as WebdiskTesting from '../src/testing';
 import type { PageHelpers } from './helpers';
 
 /** How a SyncDisk call in e2e/pages/sync-worker.js ended. */
@@ -16,8 +17,11 @@ export interface SyncWorker {
 
 declare global {
   interface Window {
-    /** The built library (dist/webdisk.js); openDisk defaults `backend` to the page's ?backend=. */
-    webdisk: typeof Webdisk;
+    /**
+     * The built library (dist/webdisk.js) with its crash-test tooling
+     * (dist/testing.js) beside it; openDisk defaults `backend` to the page's ?backend=.
+     */
+    webdisk: typeof Webdisk & typeof WebdiskTesting;
     /** The specs' helpers in the page (installPageHelpers). */
     t: PageHelpers;
     /** Set by the harness once window.webdisk is there. */

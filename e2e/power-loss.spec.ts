@@ -12,7 +12,8 @@
 // start); CRASH_REPLAY=scenario:mode:model:seed runs one round again (-g replay).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CacheMode, LogEntry } from '../src/index';
+import type { CacheMode } from '../src/index';
+import type { LogEntry } from '../src/testing';
 import {
   baseSeed,
   type CrashBrowser,

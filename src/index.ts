@@ -4,29 +4,7 @@ export { type OpenDiskOptions, openDisk } from './client/open-disk';
 export { SyncDisk } from './client/sync-disk';
 export type { OpenSyncOptions } from './client/sync-ports';
 export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
-export {
-  type CrashPoint,
-  expectedImage,
-  randomCrashPoint,
-  roundSeed,
-  runWorkload,
-  verifyDisk,
-  type WorkloadDisk,
-  type WorkloadOptions,
-  type WorkloadResult,
-  withSwitchFlushes,
-} from './core/crash-workload';
 export { DiskError, type DiskErrorCode } from './core/errors';
-export {
-  type BlockVerdict,
-  type CheckInput,
-  checkDurability,
-  type LogEntry,
-  type OracleReport,
-  type Violation,
-  WorkloadLog,
-} from './core/oracle';
-export { patternBytes, prng } from './core/pattern';
 export type { Extent, ExtentState } from './core/store';
 export {
   type Backend,

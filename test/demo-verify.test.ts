@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LOST, NEVER, SURVIVED, UNIT, VIOLATION } from '../src/demo/block-states';
 import { verify } from '../src/demo/verify';
-import { CACHE_MODES, checkDurability, patternBytes, prng, WorkloadLog } from '../src/index';
+import { CACHE_MODES } from '../src/index';
+import { checkDurability, patternBytes, prng, WorkloadLog } from '../src/testing';
 
 const MiB = 1024 * 1024;
 const CODE = { intact: SURVIVED, lost: LOST, violation: VIOLATION, untouched: NEVER } as const;

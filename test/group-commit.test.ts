@@ -56,7 +56,10 @@ describe('group commit', () => {
   it('acks in any order: each write is durable when answered, each read sees what was issued before it', async () => {
     type Op = { kind: 'write'; block: number; fua: boolean } | { kind: 'read'; block: number } | { kind: 'flush' };
     const opArb: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 5, arbitrary: fc.record({ kind: fc.constant('write' as const), block: fc.nat(63), fua: fc.boolean() }) },
+      {
+        weight: 5,
+        arbitrary: fc.record({ kind: fc.constant('write' as const), block: fc.nat(63), fua: fc.boolean() }),
+      },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('read' as const), block: fc.nat(63) }) },
       { weight: 1, arbitrary: fc.constant({ kind: 'flush' as const }) },
     );
@@ -90,8 +93,7 @@ describe('group commit', () => {
                     durable.read(op.block * BS, kept);
                     // Durable: this write's bytes, or those of a later write to the block issued in this burst.
                     const later = expectNow();
-                    const ok =
-                      kept.every((b, k) => b === issuedBytes[k]) || kept.every((b, k) => b === later[k]);
+                    const ok = kept.every((b, k) => b === issuedBytes[k]) || kept.every((b, k) => b === later[k]);
                     expect(ok, `${cache}: block ${op.block} not durable when answered`).toBe(true);
                   }),
                 );

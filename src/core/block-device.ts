@@ -1,7 +1,7 @@
 import { BlockCache } from './block-cache';
 import { CACHE_POLICY, type CachePolicy } from './cache-modes';
-import { DiskError, toDiskError } from './errors';
 import { deferred } from './deferred';
+import { DiskError, toDiskError } from './errors';
 import { withData } from './extents';
 import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
 import { type BlockStore, discardRange, type Extent, type MaybePromise, statusOf } from './store';

@@ -6,9 +6,8 @@ import {
   listDisks,
   openDisk,
   type PersistentBackend,
-  patternBytes,
-  WorkloadLog,
 } from '../index';
+import { patternBytes, WorkloadLog } from '../testing';
 
 export interface DiskSettings {
   name: string;

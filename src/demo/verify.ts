@@ -1,4 +1,5 @@
-import { type CacheMode, checkDurability, type LogEntry, type Violation } from '../index';
+import type { CacheMode } from '../index';
+import { checkDurability, type LogEntry, type Violation } from '../testing';
 import { LOST, NEVER, SURVIVED, UNIT, VIOLATION } from './block-states';
 
 export interface VerifyInput {

@@ -1,4 +1,5 @@
-import { DiskError, prng } from '../index';
+import { DiskError } from '../index';
+import { prng } from '../testing';
 import type { Session } from './session';
 
 export type Pattern = 'sequential' | 'random' | 'mixed';
