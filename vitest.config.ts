@@ -7,5 +7,7 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, 'test/guest-*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
+    // npm run bench:core: the block core alone, in Node.
+    benchmark: { include: ['bench/**/*.bench.ts'] },
   },
 });
