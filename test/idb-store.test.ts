@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
+import { DiskError } from '../src/core/errors';
 import { DEFAULT_CHUNK_SIZE, idbDisks } from '../src/stores/idb-disks';
 import type { DiskSchema } from '../src/stores/idb-store';
 import { idbDatabaseName } from '../src/stores/layout';
@@ -258,5 +259,69 @@ describe('IndexedDB store power cut', () => {
     } finally {
       proto.transaction = begin;
     }
+  });
+});
+
+describe('a database a killed worker left held', () => {
+  it('open rejects EBUSY after a deadline instead of a first read that never answers', async () => {
+    const name = `idb-unit-${++disk}`;
+    const made = await idbDisks.open(name, true, false);
+    await made.data.write(0, pattern(CHUNK, 1));
+    await made.data.sync();
+    await made.data.close();
+    await made.meta.close();
+    // A transaction that never ends (WebKitGTK keeps one of a worker killed
+    // mid-way): a connection of the test's own keeps requesting on it.
+    const zombie = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = indexedDB.open(idbDatabaseName(name));
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const tx = zombie.transaction('data', 'readwrite');
+    const ended = new Promise((resolve) => {
+      tx.oncomplete = resolve;
+      tx.onabort = resolve;
+    });
+    let alive = true;
+    const spin = () => {
+      if (alive) tx.objectStore('data').get(0).onsuccess = spin;
+    };
+    spin();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const opening = idbDisks.open(name, false, false);
+      const settled = opening.then(
+        () => 'opened',
+        (e: DiskError) => e,
+      );
+      // Fake seconds pass; fake-indexeddb's own steps run on real setImmediate between them.
+      let outcome: string | DiskError = 'pending';
+      void settled.then((o) => {
+        outcome = o;
+      });
+      let waited = 0;
+      while (outcome === 'pending' && waited < 60) {
+        await new Promise((r) => setImmediate(r));
+        await vi.advanceTimersByTimeAsync(1_000);
+        waited++;
+        if (waited === 5) expect(outcome, 'still waiting before the deadline').toBe('pending');
+      }
+      const err = await settled;
+      expect(err).toBeInstanceOf(DiskError);
+      expect(err).toMatchObject({ code: 'EBUSY' });
+      expect(String((err as DiskError).message)).toMatch(/held by a transaction that does not end/);
+    } finally {
+      vi.useRealTimers();
+      alive = false;
+      await ended;
+      zombie.close();
+    }
+    // Once that transaction ends, the disk opens, its data intact.
+    const again = await idbDisks.open(name, false, false);
+    const back = new Uint8Array(CHUNK);
+    await again.data.read(0, back);
+    sameBytes(back, pattern(CHUNK, 1), 'the chunk written before');
+    await again.data.close();
+    await again.meta.close();
   });
 });

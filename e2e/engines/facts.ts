@@ -13,7 +13,8 @@ export const ENGINE_FACTS: Record<
      * A worker terminated mid-way (a page reload; rarely even after
      * webdisk's power cut has aborted its transactions and closed its
      * connection) can leave an IndexedDB transaction open, and a later
-     * deleteDisk of that disk gives EBUSY after waiting 10 s.
+     * openDisk or deleteDisk of that disk gives EBUSY after waiting 10 s
+     * (before the open's probe, its first read waited forever).
      */
     idbOutlivesKilledWorker: boolean;
   }

@@ -160,6 +160,7 @@ export const idbDisks: DiskBackend = {
     let layout: DiskSchema['info']['value'] | undefined;
     let existed: boolean;
     try {
+      await notHeld(db, name, 'open');
       layout = await layoutOf(db);
       existed = layout !== undefined;
       if (!layout) {
@@ -265,6 +266,31 @@ function dropDatabase(name: string): Promise<boolean> {
   });
 }
 
+/** The EBUSY of a database that a transaction which never ends holds. */
+function heldError(name: string, doing: 'open' | 'delete'): DiskError {
+  return new DiskError(
+    'EBUSY',
+    `Disk "${name}": its database is held by a transaction that does not end (a worker killed mid-way?). Reload the page (or restart the browser) and ${doing} it again.`,
+  );
+}
+
+/**
+ * Resolves once a transaction over every store of the database could run.
+ * A transaction a killed worker left open (WebKitGTK keeps them) would make
+ * the disk's first read or write wait forever: better EBUSY at open.
+ */
+async function notHeld(db: DiskDatabase, name: string, doing: 'open' | 'delete'): Promise<void> {
+  const tx = db.transaction([...STORES], 'readwrite');
+  await deadline(tx.done, PAGE_DEADLINE_MS, () => {
+    try {
+      tx.abort();
+    } catch {
+      // it ended meanwhile
+    }
+    throw heldError(name, doing);
+  });
+}
+
 /** Deletes every record of the disk's database, the layout first in the same transaction: the disk is gone. */
 async function emptyDatabase(name: string): Promise<void> {
   const db = await existingDatabase(name);
@@ -274,10 +300,7 @@ async function emptyDatabase(name: string): Promise<void> {
     const cleared = Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
     await deadline(cleared, PAGE_DEADLINE_MS, () => {
       tx.abort();
-      throw new DiskError(
-        'EBUSY',
-        `Disk "${name}": its database is held by a transaction that does not end (a worker killed mid-way?). Reload the page and delete it again.`,
-      );
+      throw heldError(name, 'delete');
     });
   } catch (err) {
     throw toDiskError(err);
