@@ -50,6 +50,8 @@ export interface RoundResult extends RoundSpec {
   inFlightAtCrash: number;
   /** A flush (or mode switch) was in flight at the crash. */
   midFlush: boolean;
+  /** Writes acknowledged early (in the shared ring) that the worker had not answered when the plug was pulled. */
+  earlyInRing: number;
   /** close scenario: close() resolved before the plug was pulled. */
   closeAcked: boolean;
   unclean: boolean | null;
@@ -274,6 +276,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     acked: 0,
     inFlightAtCrash: 0,
     midFlush: false,
+    earlyInRing: 0,
     closeAcked: false,
     unclean: null,
     size: null,
@@ -344,15 +347,19 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
       });
       disk = opened;
       r.transport = opened.transportKind;
+      const pull = () => {
+        r.earlyInRing = opened.earlyAcksInFlight;
+        opened.powerLoss();
+      };
       const opts: WorkloadOptions = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
       let pulled: Promise<void> = Promise.resolve();
       if (spec.scenario === 'random' || spec.scenario === 'overlay') {
         opts.crash = wd.randomCrashPoint(spec.seed, cfg.requests);
-        opts.onCrash = () => opened.powerLoss();
+        opts.onCrash = pull;
       } else if (spec.scenario === 'switch') {
         opts.modeSwitchRate = 0.06;
         opts.crash = { at: 'mode', count: 1 + Math.floor(rnd() * 4), delayMs: rnd() * 5 };
-        opts.onCrash = () => opened.powerLoss();
+        opts.onCrash = pull;
       } else {
         // After a random acknowledgement, issue close() (with requests still
         // in flight, or once they are answered) and pull the plug while it
@@ -391,7 +398,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
             while (performance.now() - t < delay) {
               // spin
             }
-            opened.powerLoss();
+            pull();
           })();
         };
         opts.onCrash = drain ? () => undefined : closeThenPull;

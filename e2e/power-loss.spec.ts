@@ -424,6 +424,14 @@ test('the modes differ: unsafe and writeback lose unflushed writes in practice, 
   }
   // The crash moment really falls inside flushes.
   expect(results.filter((r) => r.midFlush).length).toBeGreaterThan(0);
+  // And, over shared memory, with writes acknowledged early still unanswered (writeback, unsafe).
+  const early = results.filter((r) => r.earlyInRing > 0);
+  const shared = results.some((r) => r.transport === 'shared-memory');
+  console.log(
+    `early acknowledgement: ${early.length} crashes cut ${early.reduce((a, r) => a + r.earlyInRing, 0)} early-acknowledged writes the worker had not answered`,
+  );
+  if (shared && roundsPer() >= ROUNDS_TO_SEE_LOSSES) expect(early.length).toBeGreaterThan(0);
+  if (!shared) expect(early.length, 'no early acks without shared memory').toBe(0);
 });
 
 test('replay one round: CRASH_REPLAY=scenario:mode:model:seed', async () => {

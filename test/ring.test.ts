@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RingTransport } from '../src/client/ring-transport';
 import { BlockDevice } from '../src/core/block-device';
+import { DiskError } from '../src/core/errors';
 import type { DiskStats } from '../src/core/types';
 import type { Request } from '../src/protocol/messages';
 import { MemoryStore } from '../src/stores/memory-store';
@@ -9,22 +10,51 @@ import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
 import { pattern, rejectsWith, sameBytes } from './helpers';
 
-/** Both ends of the shared-memory ring in one Node process, over a memory-backed device. */
-async function ringDisk(size: number, arena: number) {
+/**
+ * Both ends of the shared-memory ring in one Node process, over a
+ * memory-backed device. `fails`: writes at offsets it names fail in the
+ * "worker" with that error. `start: false`: nothing is taken until run().
+ */
+async function ringDisk(
+  size: number,
+  arena: number,
+  opts: { fails?: (offset: number) => DiskError | undefined; start?: boolean } = {},
+) {
   const dev = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size, cacheSize: 16 * 1024 });
   const client = new RingTransport(arena);
-  const server = new RingServer(client.sab, (req, data) => execute(dev, req, data));
-  void server.run();
+  const server = new RingServer(client.sab, (req, data) => {
+    const bad = req.op === 'write' ? opts.fails?.(req.offset) : undefined;
+    if (bad) throw bad;
+    return execute(dev, req, data);
+  });
+  if (opts.start !== false) void server.run();
   const call = (r: Request, data?: Uint8Array) => client.call(r, data);
   return {
     client,
     server,
+    run: () => void server.run(),
     read: (offset: number, length: number) => call({ op: 'read', offset, length }) as Promise<Uint8Array>,
-    write: (offset: number, data: Uint8Array) =>
-      call({ op: 'write', offset, length: data.length, at: 0, fua: false }, data),
+    write: (offset: number, data: Uint8Array, ackOnPublish = false, fua = false) =>
+      client.call({ op: 'write', offset, length: data.length, at: 0, fua }, data, { ackOnPublish }),
     flush: () => call({ op: 'flush' }),
+    close: () => call({ op: 'close' }),
     stats: () => call({ op: 'stats' }) as Promise<DiskStats>,
   };
+}
+
+/** 'settled' if `p` has settled after the tasks queued so far ran, else 'pending'. */
+async function state(p: Promise<unknown>): Promise<'settled' | 'pending'> {
+  let settled = false;
+  p.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  return settled ? 'settled' : 'pending';
 }
 
 describe('shared-memory ring transport', () => {
@@ -52,6 +82,9 @@ describe('shared-memory ring transport', () => {
             offset: fc.integer({ min: 0, max: 60_000 }),
             length: fc.integer({ min: 0, max: 5000 }),
             read: fc.boolean(),
+            // Acknowledged at publish or by the worker: reads see both the same.
+            early: fc.boolean(),
+            flush: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
           }),
           { minLength: 1, maxLength: 700 },
         ),
@@ -62,12 +95,14 @@ describe('shared-memory ring transport', () => {
           const checks: Promise<void>[] = [];
           ops.forEach((o, i) => {
             const length = Math.min(o.length, size - o.offset);
-            if (o.read) {
+            if (o.flush) {
+              checks.push(d.flush().then(() => undefined));
+            } else if (o.read) {
               const expected = model.slice(o.offset, o.offset + length);
               checks.push(d.read(o.offset, length).then((got) => sameBytes(got, expected, `op ${i}`)));
             } else {
               const data = pattern(length, i);
-              checks.push(d.write(o.offset, data).then(() => undefined));
+              checks.push(d.write(o.offset, data, o.early).then(() => undefined));
               model.set(data, o.offset);
               data.fill(0); // the caller's buffer is free at once
             }
@@ -79,6 +114,53 @@ describe('shared-memory ring transport', () => {
       ),
       { numRuns: 40 },
     );
+  });
+
+  it('ackOnPublish: a write is acknowledged once in the ring, before the worker takes it; FUA and backlogged ones are not', async () => {
+    const d = await ringDisk(65_536, 16 * 1024, { start: false });
+    const early = d.write(0, pattern(4096, 1), true);
+    expect(await state(early), 'in the ring: acknowledged with no worker running').toBe('settled');
+    const fua = d.write(4096, pattern(4096, 2), true, true);
+    const late = d.write(8192, pattern(4096, 3), false);
+    // 16 KiB of arena: this one waits in the backlog, acknowledged only once in the ring.
+    const backlogged = d.write(12_288, pattern(8192, 4), true);
+    const read = d.read(0, 4096);
+    expect(await state(fua), 'a FUA write waits for the worker').toBe('pending');
+    expect(await state(late), 'a write without ackOnPublish waits').toBe('pending');
+    expect(await state(backlogged), 'a backlogged write waits').toBe('pending');
+    d.run();
+    await Promise.all([fua, late, backlogged]);
+    // A read issued after the early write sees it: the ring is FIFO.
+    sameBytes(await read, pattern(4096, 1), 'read after an early-acknowledged write');
+    await d.flush();
+    d.server.stop();
+  });
+
+  it('ackOnPublish: an error the worker meets later rejects the next flush (once), then close; it is never dropped', async () => {
+    const d = await ringDisk(65_536, 64 * 1024, {
+      fails: (offset) => (offset === 8192 ? new DiskError('ENOSPC', 'no space left for this write') : undefined),
+    });
+    await d.write(0, pattern(4096, 1), true);
+    await d.write(8192, pattern(4096, 2), true); // acknowledged: its failure comes later
+    await d.write(16_384, pattern(4096, 3), true);
+    const err = await d.flush().then(
+      () => undefined,
+      (e: DiskError) => e,
+    );
+    expect(err, 'the flush after the failed write').toBeInstanceOf(DiskError);
+    expect(err).toMatchObject({ code: 'ENOSPC' });
+    expect(err?.message).toMatch(/acknowledged before the disk worker took it failed later: no space left/);
+    await d.flush(); // reported once
+    // The writes around it are there.
+    sameBytes(await d.read(0, 4096), pattern(4096, 1));
+    sameBytes(await d.read(16_384, 4096), pattern(4096, 3));
+    // Not acknowledged early: the caller gets its own error, nothing is latched.
+    await rejectsWith(d.write(8192, pattern(4096, 4), false), 'ENOSPC');
+    await d.flush();
+    // Latched before a close: the close reports it.
+    await d.write(8192, pattern(4096, 5), true);
+    await rejectsWith(d.close(), 'ENOSPC');
+    d.server.stop();
   });
 
   it('rejects everything pending when the worker is gone', async () => {

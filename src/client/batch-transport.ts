@@ -53,7 +53,11 @@ export class BatchTransport implements Transport {
     return true;
   }
 
-  /** Queues a request; `data` (for writes) is copied at once, so the caller may reuse it. */
+  /**
+   * Queues a request; `data` (for writes) is copied at once, so the caller
+   * may reuse it. Every call is answered by the worker (no ackOnPublish:
+   * there is no shared memory to hold a write for it).
+   */
   call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>> {
     // The reply's type follows the request's op: the worker answers per Operations.
     return this.queue(request as Request, data) as Promise<ReplyOf<O>>;

@@ -1,3 +1,4 @@
+import { CACHE_POLICY } from '../core/cache-modes';
 import { DiskError, errorFromData } from '../core/errors';
 import { pushRun } from '../core/extents';
 import type { Extent } from '../core/store';
@@ -44,6 +45,8 @@ export class Disk {
   /** An overlay's base: its URL, or "blob"; undefined for other disks. */
   readonly base: string | undefined;
   private mode: CacheMode;
+  /** setCacheMode calls not answered yet: until then the mode later writes meet is not known here. */
+  private modeSwitches = 0;
   private readonly worker: Worker;
   private readonly transport: Transport;
   private closedBy: 'close' | 'powerLoss' | 'crash' | undefined;
@@ -95,6 +98,11 @@ export class Disk {
     return exportDisk(this, opts);
   }
 
+  /** @internal Writes acknowledged early that the worker has not answered yet: the crash rounds count them at the cut. */
+  get earlyAcksInFlight(): number {
+    return this.transport.earlyAcksInFlight?.() ?? 0;
+  }
+
   /** True once close() was called, or after powerLoss() or a worker crash. */
   get closed(): boolean {
     return this.closedBy !== undefined;
@@ -124,18 +132,32 @@ export class Disk {
     );
   }
 
-  /** Writes `data` at `offset`. The caller's buffer is copied at once and stays usable. */
+  /**
+   * Writes `data` at `offset`. The caller's buffer is copied at once and
+   * stays usable. In writeback and unsafe (and with shared memory) a write
+   * that is not FUA is acknowledged once it is in the ring the worker takes
+   * in order — volatile memory, as the worker's cache is; an error the
+   * worker meets with it later rejects the next flush() or close().
+   */
   write(offset: number, data: Uint8Array, opts?: WriteOptions): Promise<void> {
+    const fua = opts?.fua === true;
     return (
       this.guard(() => {
         checkData(data);
         checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
         this.changes++;
-      }) ?? this.transport.call({ op: 'write', offset, length: data.length, at: 0, fua: opts?.fua === true }, data)
+      }) ??
+      this.transport.call({ op: 'write', offset, length: data.length, at: 0, fua }, data, {
+        ackOnPublish: !fua && this.modeSwitches === 0 && CACHE_POLICY[this.mode].writeCache,
+      })
     );
   }
 
-  /** Makes every write acknowledged before it durable, as the cache mode defines. */
+  /**
+   * Makes every write acknowledged before it durable, as the cache mode
+   * defines. Rejects with the error of an early-acknowledged write that
+   * failed since the last flush (see write()), once.
+   */
   flush(): Promise<void> {
     return this.guard() ?? this.transport.call({ op: 'flush' });
   }
@@ -154,10 +176,19 @@ export class Disk {
   setCacheMode(mode: CacheMode): Promise<void> {
     const bad = this.guard(() => checkCacheMode(mode));
     if (bad) return bad;
+    // Writes issued after this meet the new mode: none is acknowledged early until it is known.
+    this.modeSwitches++;
     const done = this.transport.call({ op: 'setCacheMode', mode });
-    return done.then(() => {
-      this.mode = mode;
-    });
+    return done.then(
+      () => {
+        this.mode = mode;
+        this.modeSwitches--;
+      },
+      (err: DiskError) => {
+        this.modeSwitches--;
+        throw err;
+      },
+    );
   }
 
   stats(): Promise<DiskStats> {

@@ -1,4 +1,4 @@
-import { type DiskError, type DiskErrorData, errorFromData } from '../core/errors';
+import { DiskError, type DiskErrorData, errorFromData } from '../core/errors';
 import type { Op, Reply, ReplyOf, Request, RequestOf } from '../protocol/messages';
 import {
   CTRL,
@@ -13,7 +13,7 @@ import {
   STATUS_OK,
   waitChange,
 } from '../protocol/ring';
-import type { Transport } from './transport';
+import type { CallOptions, Transport } from './transport';
 
 /** Bound on the memory kept for backlogged writes' copies. */
 const MAX_SPARE_BYTES = 32 * 1024 * 1024;
@@ -27,6 +27,8 @@ interface InFlight {
   start: number;
   end: number;
   done: boolean;
+  /** Acknowledged when published: an error answer is latched, not given to the caller. */
+  acked: boolean;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
@@ -34,6 +36,7 @@ interface InFlight {
 interface Waiting {
   request: Request;
   data: Uint8Array | undefined;
+  ackOnPublish: boolean;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
@@ -66,6 +69,8 @@ export class RingTransport implements Transport {
   private spareBytes = 0;
   private listening = false;
   private dead: DiskError | undefined;
+  /** The first error of a write acknowledged at publish, for the next flush or close (QEMU reports write-back errors at fsync). */
+  private latched: DiskError | undefined;
 
   constructor(arenaBytes = DEFAULT_ARENA) {
     this.arenaSize = arenaBytes;
@@ -80,26 +85,43 @@ export class RingTransport implements Transport {
     return false; // everything arrives through shared memory
   }
 
-  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>> {
+  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array, opts?: CallOptions): Promise<ReplyOf<O>> {
     // The reply's type follows the request's op: the worker answers per Operations.
-    return this.send(request as Request, data) as Promise<ReplyOf<O>>;
+    return this.send(request as Request, data, opts?.ackOnPublish === true) as Promise<ReplyOf<O>>;
   }
 
-  private send(request: Request, data?: Uint8Array): Promise<Reply | undefined> {
+  private send(request: Request, data: Uint8Array | undefined, ackOnPublish: boolean): Promise<Reply | undefined> {
     if (this.dead) return Promise.reject(this.dead);
+    const early = ackOnPublish && request.op === 'write' && !request.fua;
     if ((request.op === 'read' || request.op === 'write') && request.length > this.chunk) {
-      return this.split(request, data);
+      return this.split(request, data, early);
     }
     return new Promise((resolve, reject) => {
-      if (this.backlog.length === 0 && this.tryPublish(request, data, resolve, reject)) return;
+      if (this.backlog.length === 0 && this.tryPublish(request, data, early, resolve, reject)) return;
       // Copy now: the caller may reuse its buffer as soon as write() returns.
+      // Acknowledged only once published: the backlog's memory is not bounded by the ring.
       this.backlog.push({
         request,
         data: request.op === 'write' && data ? this.spareCopy(data) : data,
+        ackOnPublish: early,
         resolve,
         reject,
       });
     });
+  }
+
+  earlyAcksInFlight(): number {
+    let n = 0;
+    for (const f of this.inflight) if (f.acked && !f.done) n++;
+    return n;
+  }
+
+  /** Keeps the first error of an early-acknowledged write (later ones add nothing the caller can act on). */
+  private latch(err: DiskError): void {
+    this.latched ??= new DiskError(
+      err.code,
+      `A write acknowledged before the disk worker took it failed later: ${err.message} (writeback and unsafe report such errors at the next flush or close).`,
+    );
   }
 
   fail(err: DiskError): void {
@@ -134,7 +156,7 @@ export class RingTransport implements Transport {
   }
 
   /** Big reads and writes go as chunks, in order; the result is assembled here. */
-  private async split(request: Request, data?: Uint8Array): Promise<Reply | undefined> {
+  private async split(request: Request, data: Uint8Array | undefined, early: boolean): Promise<Reply | undefined> {
     if (request.op !== 'read' && request.op !== 'write') throw new Error('unreachable');
     const parts: Promise<unknown>[] = [];
     const out = request.op === 'read' ? (data ?? new Uint8Array(request.length)) : undefined;
@@ -145,7 +167,7 @@ export class RingTransport implements Transport {
         parts.push(this.call({ op: 'read', offset, length: n }).then((bytes) => out?.set(bytes, done)));
       } else {
         const chunk = data?.subarray(done, done + n);
-        parts.push(this.call({ op: 'write', offset, length: n, at: 0, fua: request.fua }, chunk));
+        parts.push(this.send({ op: 'write', offset, length: n, at: 0, fua: request.fua }, chunk, early));
       }
     }
     await Promise.all(parts);
@@ -156,6 +178,7 @@ export class RingTransport implements Transport {
   private tryPublish(
     request: Request,
     data: Uint8Array | undefined,
+    ackOnPublish: boolean,
     resolve: (v: Reply | undefined) => void,
     reject: (e: DiskError) => void,
   ): boolean {
@@ -172,7 +195,7 @@ export class RingTransport implements Transport {
     this.head = start + bytes;
     const id = this.nextId++;
     const into = request.op === 'read' ? data : undefined;
-    const f: InFlight = { id, request, into, start, end: this.head, done: false, resolve, reject };
+    const f: InFlight = { id, request, into, start, end: this.head, done: false, acked: ackOnPublish, resolve, reject };
     this.inflight.push(f);
     this.byId.set(id, f);
     encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
@@ -180,6 +203,8 @@ export class RingTransport implements Transport {
     Atomics.store(this.v.ctrl, CTRL.reqSeq, this.published);
     Atomics.notify(this.v.ctrl, CTRL.reqSeq);
     this.listen();
+    // In the ring, the write is ahead of every later read, flush and close the worker takes.
+    if (ackOnPublish) resolve(undefined);
     return true;
   }
 
@@ -203,7 +228,12 @@ export class RingTransport implements Transport {
       this.byId.delete(id);
       f.done = true;
       if (status !== STATUS_OK) {
-        f.reject(errorFromData(json as DiskErrorData));
+        const err = errorFromData(json as DiskErrorData);
+        if (f.acked) this.latch(err);
+        else f.reject(err);
+      } else if (this.latched && (f.request.op === 'flush' || f.request.op === 'close')) {
+        f.reject(this.latched);
+        this.latched = undefined;
       } else if (f.request.op === 'read') {
         const pos = f.start % this.arenaSize;
         const result = this.v.arena.subarray(pos, pos + f.request.length);
@@ -217,7 +247,7 @@ export class RingTransport implements Transport {
     while (this.inflight.length > 0 && this.inflight[0].done) this.tail = (this.inflight.shift() as InFlight).end;
     while (this.backlog.length > 0) {
       const w = this.backlog[0];
-      if (!this.tryPublish(w.request, w.data, w.resolve, w.reject)) break;
+      if (!this.tryPublish(w.request, w.data, w.ackOnPublish, w.resolve, w.reject)) break;
       this.backlog.shift();
       if (w.request.op === 'write' && w.data) this.returnSpare(w.data);
     }

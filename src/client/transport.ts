@@ -1,6 +1,17 @@
 import type { DiskError } from '../core/errors';
 import type { FromWorker, Op, ReplyOf, RequestOf } from '../protocol/messages';
 
+export interface CallOptions {
+  /**
+   * A write in a write-cache mode: it may be acknowledged as soon as it is
+   * in shared memory that the worker takes in issue order (volatile memory,
+   * like the worker's cache). An error the worker meets later is latched and
+   * rejects the next flush or close instead. A transport without shared
+   * memory acknowledges when the worker answers, as for any call.
+   */
+  ackOnPublish?: boolean;
+}
+
 /**
  * How requests reach the disk worker: a shared-memory ring when the page
  * is cross-origin isolated, batched postMessage otherwise. Either way,
@@ -13,9 +24,11 @@ export interface Transport {
    * for a read, `data` (if given) receives the result, and is what the
    * promise resolves with: no allocation per read.
    */
-  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array): Promise<ReplyOf<O>>;
+  call<O extends Op>(request: RequestOf<O>, data?: Uint8Array, opts?: CallOptions): Promise<ReplyOf<O>>;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
+  /** Writes acknowledged at publish that the worker has not answered yet (what a power cut takes from the ring). */
+  earlyAcksInFlight?(): number;
   /** Rejects everything pending and every later call (the worker is gone). */
   fail(err: DiskError): void;
 }
