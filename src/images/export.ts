@@ -73,27 +73,7 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
       );
     }
   };
-  /**
-   * Writes through a SyncDisk port do not pass this Disk: the worker's own
-   * counters see them. Read after the flush, and again before the stream
-   * ends (and every WORKER_CHECK bytes): an image they changed errors
-   * instead of ending.
-   */
-  let workerChanges: number | undefined;
-  const changesInWorker = async () => {
-    const s = await disk.stats();
-    return s.writes + s.discards;
-  };
-  const checkWorker = async () => {
-    const now = await changesInWorker();
-    if (workerChanges === undefined) workerChanges = now;
-    else if (now !== workerChanges) {
-      throw new DiskError(
-        'EBUSY',
-        `Disk "${disk.name}" was written (through a SyncDisk) while it was being exported: the image would not be consistent. Stop the writer and export again.`,
-      );
-    }
-  };
+  const worker = new WorkerChanges(disk);
   const progressed = (bytes: number) => {
     done += bytes;
     opts.onProgress?.({ phase, bytes: done, total });
@@ -104,11 +84,11 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     progressed(length);
     return bytes;
   };
-  if (format === 'raw') return rawStream(disk, check, checkWorker, progressed, opts.signal);
+  if (format === 'raw') return rawStream(disk, check, worker, progressed, opts.signal);
   const parts = (async function* (): AsyncGenerator<Uint8Array> {
     await disk.flush();
     check();
-    await checkWorker();
+    await worker.check();
     // The clusters that may hold data, by the disk's block status; each is
     // read and kept only if not all zeros (a disk that cannot tell is all 'data').
     const candidates = await dataClusters(disk, CLUSTER);
@@ -125,16 +105,11 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
     phase = 'copy';
     done = 0;
     total = data.reduce((sum, v) => sum + Math.min(CLUSTER, disk.size - v * CLUSTER), 0);
-    let sinceCheck = 0;
     for await (const part of writeQcow2(plan, (v) => read(v * CLUSTER, Math.min(CLUSTER, disk.size - v * CLUSTER)))) {
-      sinceCheck += part.length;
-      if (sinceCheck >= WORKER_CHECK) {
-        sinceCheck = 0;
-        await checkWorker();
-      }
+      await worker.streamed(part.length);
       yield part;
     }
-    await checkWorker();
+    await worker.check();
   })();
   return new ReadableStream<Uint8Array>(
     {
@@ -164,13 +139,12 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
 function rawStream(
   disk: ExportableDisk,
   check: () => void,
-  checkWorker: () => Promise<void>,
+  worker: WorkerChanges,
   progressed: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
   let offset = 0;
   let flushed = false;
-  let sinceCheck = 0;
   const status = new StatusCursor(disk);
   return new ReadableStream({
     type: 'bytes',
@@ -181,13 +155,10 @@ function rawStream(
           await disk.flush();
           flushed = true;
           check();
-          await checkWorker();
-        }
-        if (offset >= disk.size || sinceCheck >= WORKER_CHECK) {
-          await checkWorker();
-          sinceCheck = 0;
+          await worker.check();
         }
         if (offset >= disk.size) {
+          await worker.check();
           controller.close();
           controller.byobRequest?.respond(0);
           return;
@@ -201,7 +172,7 @@ function rawStream(
         else into.fill(0);
         check();
         offset += n;
-        sinceCheck += n;
+        await worker.streamed(n);
         progressed(n);
         req.respond(n);
       } catch (err) {
@@ -209,6 +180,38 @@ function rawStream(
       }
     },
   });
+}
+
+/**
+ * Writes through a SyncDisk port do not pass the Disk: the worker's own
+ * counters see them. Checked after the flush, every WORKER_CHECK bytes
+ * streamed and before the stream ends: an image they changed errors
+ * instead of ending.
+ */
+class WorkerChanges {
+  private seen: number | undefined;
+  private sinceCheck = 0;
+
+  constructor(private readonly disk: ExportableDisk) {}
+
+  async check(): Promise<void> {
+    const s = await this.disk.stats();
+    const now = s.writes + s.discards;
+    this.sinceCheck = 0;
+    if (this.seen === undefined) this.seen = now;
+    else if (now !== this.seen) {
+      throw new DiskError(
+        'EBUSY',
+        `Disk "${this.disk.name}" was written (through a SyncDisk) while it was being exported: the image would not be consistent. Stop the writer and export again.`,
+      );
+    }
+  }
+
+  /** Counts bytes streamed; checks once WORKER_CHECK of them have gone by. */
+  async streamed(bytes: number): Promise<void> {
+    this.sinceCheck += bytes;
+    if (this.sinceCheck >= WORKER_CHECK) await this.check();
+  }
 }
 
 /** The disk's block status, asked for a window at a time as a reader moves forward. */
