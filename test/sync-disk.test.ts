@@ -42,7 +42,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const SIZE = 1 << 20;
 
 /** A memory disk served on a sync port of `dataBytes`, and a thread holding a SyncDisk of it. */
-async function setup(dataBytes: number, serve = true) {
+async function setup(dataBytes: number, serve = true, spinUs = 0) {
   const dev = await BlockDevice.open({
     data: new MemoryStore(),
     meta: new MemoryStore(),
@@ -50,7 +50,7 @@ async function setup(dataBytes: number, serve = true) {
     cacheSize: 64 << 10,
   });
   const { port, ctrl } = createSyncPort({ name: 'sync-test', size: SIZE, blockSize: 4096 }, dataBytes);
-  const server = new RingServer(port.buffer, (req, data) => execute(dev, req, data));
+  const server = new RingServer(port.buffer, (req, data) => execute(dev, req, data), { spinUs });
   if (serve) void server.run();
   const thread = new Worker(threadScript);
   const send = (cmd: ThreadCommand) =>
@@ -135,6 +135,28 @@ describe('SyncDisk', () => {
       expect(failed(await t.send({ op: 'flush' })).code).toBe(code);
       await t.end();
     }
+  });
+
+  it("a spinning server takes a one-in-flight client's next request without sleeping; idle, it stops spinning", async () => {
+    // A generous spin: the thread's next read comes microseconds after its answer.
+    const spun = await setup(4096, true, 20_000);
+    await spun.dev.write(0, pattern(4096, 1));
+    const got = await spun.send({ op: 'reads', offset: 0, length: 4096, count: 200 });
+    expect(got.ok).toBe(true);
+    sameBytes((got as { bytes: Uint8Array }).bytes, pattern(4096, 1));
+    expect(spun.server.spins.caught, 'requests taken by a spin').toBeGreaterThan(150);
+    // Idle now: a few spins find nothing, then the server only sleeps.
+    await new Promise((r) => setTimeout(r, 200));
+    const missed = spun.server.spins.missed;
+    expect(missed).toBeLessThanOrEqual(4);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(spun.server.spins.missed, 'no spinning while idle').toBe(missed);
+    await spun.end();
+    // Without a spin budget: never.
+    const plain = await setup(4096);
+    await plain.send({ op: 'reads', offset: 0, length: 4096, count: 50 });
+    expect(plain.server.spins).toEqual({ caught: 0, missed: 0 });
+    await plain.end();
   });
 
   it('one SyncDisk per port; a port that is not one is EINVAL', async () => {

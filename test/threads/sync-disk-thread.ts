@@ -12,6 +12,8 @@ import type { SyncDiskPort } from '../../src/protocol/sync-port';
 export type ThreadCommand =
   | { op: 'open'; port: SyncDiskPort }
   | { op: 'read'; offset: number; length: number }
+  /** `count` reads of `length` at `offset`, back to back: a client at one request in flight. */
+  | { op: 'reads'; offset: number; length: number; count: number }
   | { op: 'write'; offset: number; data: Uint8Array; fua?: boolean }
   | { op: 'flush' }
   | { op: 'discard'; offset: number; length: number };
@@ -30,6 +32,9 @@ function run(cmd: ThreadCommand): Uint8Array | undefined {
   if (!disk) throw new Error('open first');
   switch (cmd.op) {
     case 'read':
+      return disk.read(cmd.offset, cmd.length);
+    case 'reads':
+      for (let i = 1; i < cmd.count; i++) disk.read(cmd.offset, cmd.length);
       return disk.read(cmd.offset, cmd.length);
     case 'write':
       disk.write(cmd.offset, cmd.data, { fua: cmd.fua });
