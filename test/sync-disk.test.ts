@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RingTransport } from '../src/client/ring-transport';
 import { SyncPorts } from '../src/client/sync-ports';
 import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
@@ -157,6 +158,32 @@ describe('SyncDisk', () => {
     await plain.send({ op: 'reads', offset: 0, length: 4096, count: 50 });
     expect(plain.server.spins).toEqual({ caught: 0, missed: 0 });
     await plain.end();
+  });
+
+  it("a SyncDisk call comes after every async write acknowledged before it, even one still in the page's ring", async () => {
+    const dev = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size: SIZE });
+    // The page's ring, its server not running: an early-acknowledged write stays published, not taken.
+    const page = new RingTransport(64 * 1024);
+    const pageServer = new RingServer(page.sab, (req, data) => execute(dev, req, data));
+    const { port } = createSyncPort({ name: 'sync-follows', size: SIZE, blockSize: 4096 }, 4096);
+    const server = new RingServer(port.buffer, (req, data) => execute(dev, req, data), { follows: pageServer });
+    void server.run();
+    const thread = new Worker(threadScript);
+    const send = (cmd: ThreadCommand) =>
+      new Promise<ThreadAnswer>((resolve) => {
+        thread.once('message', resolve);
+        thread.postMessage(cmd);
+      });
+    expect((await send({ op: 'open', port })).ok).toBe(true);
+    await page.call({ op: 'write', offset: 8192, length: 4096, at: 0, fua: false }, pattern(4096, 9), {
+      ackOnPublish: true,
+    });
+    const got = await send({ op: 'read', offset: 8192, length: 4096 });
+    expect(got.ok).toBe(true);
+    sameBytes((got as { bytes: Uint8Array }).bytes, pattern(4096, 9), 'the sync read sees the acknowledged write');
+    server.stop();
+    pageServer.stop();
+    await thread.terminate();
   });
 
   it('one SyncDisk per port; a port that is not one is EINVAL', async () => {

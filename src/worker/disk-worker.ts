@@ -185,10 +185,14 @@ function openSync(id: number, sab: SharedArrayBuffer): void {
     post({ type: 'sync-failed', id, error: errorToData(error) });
     return;
   }
-  const server = new RingServer(sab, (req, data) => {
-    if (!SYNC_OPS.has(req.op)) return Promise.reject(new DiskError('EINVAL', `SyncDisk cannot ${req.op}.`));
-    return call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined);
-  });
+  const server = new RingServer(
+    sab,
+    (req, data) => {
+      if (!SYNC_OPS.has(req.op)) return Promise.reject(new DiskError('EINVAL', `SyncDisk cannot ${req.op}.`));
+      return call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined);
+    },
+    { follows: ring },
+  );
   syncRings.push(server);
   void server.run();
   post({ type: 'sync-opened', id });

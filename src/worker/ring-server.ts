@@ -31,6 +31,7 @@ export class RingServer {
   private readonly v: RingViews;
   private readonly handle: RingHandler;
   private readonly spinUs: number;
+  private readonly follows: RingServer | undefined;
   private consumed = 0;
   private published = 0;
   private stopped = false;
@@ -48,11 +49,17 @@ export class RingServer {
    * answer: a spin that catches it saves the request's wake-up. Adaptive:
    * after MAX_MISSES spins in a row found nothing, it stops until requests
    * come again.
+   *
+   * `follows`: another client's ring (a SyncDisk's follows the page's). The
+   * page acknowledges a write early once it is published there, maybe not
+   * taken yet; each request of this ring first takes what that one has
+   * published, so it comes after every call of that client settled before it.
    */
-  constructor(sab: SharedArrayBuffer, handle: RingHandler, opts: { spinUs?: number } = {}) {
+  constructor(sab: SharedArrayBuffer, handle: RingHandler, opts: { spinUs?: number; follows?: RingServer } = {}) {
     this.v = ringViews(sab);
     this.handle = handle;
     this.spinUs = opts.spinUs ?? 0;
+    this.follows = opts.follows;
   }
 
   async run(): Promise<void> {
@@ -63,6 +70,11 @@ export class RingServer {
       this.take(seq);
       await waitChange(ctrl, CTRL.reqSeq, seq);
     }
+  }
+
+  /** Dispatches every request published so far (another ring's request must come after them). */
+  private catchUp(): void {
+    if (!this.stopped) this.take(Atomics.load(this.v.ctrl, CTRL.reqSeq));
   }
 
   /** Dispatches every request published up to `seq`. */
@@ -100,6 +112,7 @@ export class RingServer {
     const { id, request, dataPos } = decodeRequest(this.v, slot);
     const length = request.op === 'read' || request.op === 'write' ? request.length : 0;
     const data = this.v.arena.subarray(dataPos, dataPos + length);
+    this.follows?.catchUp();
     let done: Promise<unknown>;
     this.outstanding++;
     try {
