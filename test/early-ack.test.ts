@@ -2,14 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Disk } from '../src/client/disk';
 import { RingTransport } from '../src/client/ring-transport';
-import { BlockDevice } from '../src/core/block-device';
 import { CACHE_POLICY } from '../src/core/cache-modes';
 import type { CacheMode } from '../src/core/types';
-import { MemoryStore } from '../src/stores/memory-store';
-import { PowerLossStore } from '../src/stores/power-loss-store';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
-import { pattern, sameBytes } from './helpers';
+import { durableDevice, pattern, sameBytes } from './helpers';
 
 // Early acknowledgement (issue 12): in writeback and unsafe a write is
 // answered once it is in the shared ring. A Disk over both ends of the ring
@@ -22,14 +19,7 @@ const SIZE = 64 * BS;
 const MODES: CacheMode[] = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
 
 async function ringDisk(cache: CacheMode, start = true) {
-  const durable = new MemoryStore();
-  const dev = await BlockDevice.open({
-    data: new PowerLossStore(durable, 64 * 1024 * KiB),
-    meta: new MemoryStore(),
-    size: SIZE,
-    cache,
-    cacheSize: 16 * BS,
-  });
+  const { dev, durable } = await durableDevice({ size: SIZE, cache, cacheSize: 16 * BS });
   const transport = new RingTransport(256 * KiB);
   const server = new RingServer(transport.sab, (req, data) => execute(dev, req, data));
   if (start) void server.run();

@@ -1,9 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BlockDevice } from '../src/core/block-device';
-import { MemoryStore } from '../src/stores/memory-store';
-import { PowerLossStore } from '../src/stores/power-loss-store';
-import { pattern, sameBytes } from './helpers';
+import { durableDevice, pattern, sameBytes } from './helpers';
 
 // Group commit (writethrough, directsync, FUA writes): requests issued
 // together share one sync, and an acknowledgement still means durable.
@@ -14,15 +11,8 @@ const KiB = 1024;
 const BS = 4 * KiB;
 const SIZE = 256 * BS;
 
-async function device(cache: 'writethrough' | 'directsync' | 'writeback') {
-  const durable = new MemoryStore();
-  const dev = await BlockDevice.open({
-    data: new PowerLossStore(durable, 64 * 1024 * KiB),
-    meta: new MemoryStore(),
-    size: SIZE,
-    cache,
-  });
-  return { dev, durable };
+function device(cache: 'writethrough' | 'directsync' | 'writeback') {
+  return durableDevice({ size: SIZE, cache });
 }
 
 describe('group commit', () => {

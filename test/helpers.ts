@@ -4,6 +4,7 @@ import type { BlockStore } from '../src/core/store';
 import type { BaseSpec } from '../src/stores/base-image';
 import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
+import { PowerLossStore } from '../src/stores/power-loss-store';
 import { stackStores } from '../src/stores/stack';
 
 /**
@@ -111,6 +112,21 @@ export async function stacked(
 }
 
 /** Deterministic bytes for a write: distinct per (seed, index). */
+/**
+ * A device over a simulated disk cache (PowerLossStore): `durable`, its
+ * inner memory store, holds exactly what a power cut keeps, so each
+ * acknowledgement can be checked against it.
+ */
+export async function durableDevice(opts: Omit<DeviceOptions, 'data' | 'meta'>) {
+  const durable = new MemoryStore();
+  const dev = await BlockDevice.open({
+    data: new PowerLossStore(durable, 64 * 1024 * 1024),
+    meta: new MemoryStore(),
+    ...opts,
+  });
+  return { dev, durable };
+}
+
 export function pattern(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
   let x = (seed * 2654435761) >>> 0 || 1;
