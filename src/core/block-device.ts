@@ -233,10 +233,12 @@ export class BlockDevice {
         const end = offset + length;
         const dirty: [number, number][] = [];
         if (this.cache.dirtyCount > 0) {
-          for (const b of this.cache.allDirty().sort((x, y) => x - y)) {
-            const from = Math.max(offset, b * bs);
-            const to = Math.min(end, (b + 1) * bs);
-            if (from < to) dirty.push([from, to]);
+          // Only the range's dirty blocks are sorted: an export asks window by window.
+          const first = Math.floor(offset / bs);
+          const last = Math.floor((end - 1) / bs);
+          const inRange = this.cache.allDirty().filter((b) => b >= first && b <= last);
+          for (const b of inRange.sort((x, y) => x - y)) {
+            dirty.push([Math.max(offset, b * bs), Math.min(end, (b + 1) * bs)]);
           }
         }
         return withData(runs, dirty).slice(0, MAX_STATUS_RUNS);
