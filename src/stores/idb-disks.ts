@@ -160,7 +160,7 @@ export const idbDisks: DiskBackend = {
     let layout: DiskSchema['info']['value'] | undefined;
     let existed: boolean;
     try {
-      await notHeld(db, name, 'open');
+      await notHeld(db, name);
       layout = await layoutOf(db);
       existed = layout !== undefined;
       if (!layout) {
@@ -279,7 +279,7 @@ function heldError(name: string, doing: 'open' | 'delete'): DiskError {
  * A transaction a killed worker left open (WebKitGTK keeps them) would make
  * the disk's first read or write wait forever: better EBUSY at open.
  */
-async function notHeld(db: DiskDatabase, name: string, doing: 'open' | 'delete'): Promise<void> {
+async function notHeld(db: DiskDatabase, name: string): Promise<void> {
   const tx = db.transaction([...STORES], 'readwrite');
   await deadline(tx.done, PAGE_DEADLINE_MS, () => {
     try {
@@ -287,7 +287,7 @@ async function notHeld(db: DiskDatabase, name: string, doing: 'open' | 'delete')
     } catch {
       // it ended meanwhile
     }
-    throw heldError(name, doing);
+    throw heldError(name, 'open');
   });
 }
 

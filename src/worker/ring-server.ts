@@ -12,14 +12,14 @@ import {
   waitChange,
 } from '../protocol/ring';
 
+/** Spins in a row without a request after which the server sleeps at once. */
+const MAX_MISSES = 4;
+
 /**
  * Executes one request. `data` is the request's window of the shared
  * arena: the bytes to write, or where a read's result goes. Resolves with
  * JSON-able data (stats) or undefined.
  */
-/** Spins in a row without a request after which the server sleeps at once. */
-const MAX_MISSES = 4;
-
 export type RingHandler = (request: Request, data: Uint8Array) => Promise<unknown>;
 
 /**
