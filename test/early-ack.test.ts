@@ -6,7 +6,7 @@ import { CACHE_POLICY } from '../src/core/cache-modes';
 import type { CacheMode } from '../src/core/types';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
-import { durableDevice, pattern, sameBytes } from './helpers';
+import { durableDevice, pattern, sameBytes, state } from './helpers';
 
 // Early acknowledgement (issue 12): in writeback and unsafe a write is
 // answered once it is in the shared ring. A Disk over both ends of the ring
@@ -40,17 +40,6 @@ async function ringDisk(cache: CacheMode, start = true) {
     transport,
   );
   return { disk, durable, server, run: () => void server.run() };
-}
-
-/** 'settled' once `p` settled within a few event-loop turns, else 'pending'. */
-async function state(p: Promise<unknown>): Promise<'settled' | 'pending'> {
-  let settled = false;
-  const mark = () => {
-    settled = true;
-  };
-  p.then(mark, mark);
-  await new Promise((r) => setTimeout(r, 20));
-  return settled ? 'settled' : 'pending';
 }
 
 describe('early acknowledgement', () => {

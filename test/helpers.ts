@@ -127,6 +127,17 @@ export async function durableDevice(opts: Omit<DeviceOptions, 'data' | 'meta'>) 
   return { dev, durable };
 }
 
+/** 'settled' once `p` settled within a few event-loop turns (20 ms), else 'pending'. */
+export async function state(p: Promise<unknown>): Promise<'settled' | 'pending'> {
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  p.then(mark, mark);
+  await new Promise((r) => setTimeout(r, 20));
+  return settled ? 'settled' : 'pending';
+}
+
 export function pattern(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
   let x = (seed * 2654435761) >>> 0 || 1;

@@ -8,7 +8,7 @@ import type { Request } from '../src/protocol/messages';
 import { MemoryStore } from '../src/stores/memory-store';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
-import { pattern, rejectsWith, sameBytes } from './helpers';
+import { pattern, rejectsWith, sameBytes, state } from './helpers';
 
 /**
  * Both ends of the shared-memory ring in one Node process, over a
@@ -40,21 +40,6 @@ async function ringDisk(
     close: () => call({ op: 'close' }),
     stats: () => call({ op: 'stats' }) as Promise<DiskStats>,
   };
-}
-
-/** 'settled' if `p` has settled after the tasks queued so far ran, else 'pending'. */
-async function state(p: Promise<unknown>): Promise<'settled' | 'pending'> {
-  let settled = false;
-  p.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  await new Promise((r) => setTimeout(r, 20));
-  return settled ? 'settled' : 'pending';
 }
 
 describe('shared-memory ring transport', () => {
