@@ -305,6 +305,22 @@ function memoryDisk(bytes: Uint8Array, dataRuns: [number, number][] = [[0, bytes
       into.set(await this.read(offset, into.length));
       return into;
     },
+    /** Held reads not released yet: each must be, whether the export ends, fails or is cancelled. */
+    held: 0,
+    readHeld(offset: number, length: number) {
+      const read = this.read(offset, length);
+      read.catch(() => undefined);
+      this.held++;
+      let released = false;
+      return {
+        bytes: read,
+        release: () => {
+          if (released) throw new Error('released twice');
+          released = true;
+          this.held--;
+        },
+      };
+    },
     async flush() {},
   };
 }
@@ -344,6 +360,38 @@ describe('exportDisk', () => {
     );
     expect(seen).toContain(`scan ${size}/${size}`);
     expect(seen.at(-1)).toMatch(/^copy (\d+)\/\1$/);
+  });
+
+  it('raw, read ahead: any reader buffer size gets the bytes in order; every held read is released at the end, on cancel and on error', async () => {
+    for (const chunk of [100_000, 1 << 20, 3 << 20]) {
+      const disk = memoryDisk(raw);
+      const reader = exportDisk(disk).getReader({ mode: 'byob' });
+      const out = new Uint8Array(size);
+      let got = 0;
+      let buf = new ArrayBuffer(chunk);
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(buf));
+        if (done || !value) break;
+        out.set(value, got);
+        got += value.byteLength;
+        buf = value.buffer as ArrayBuffer;
+      }
+      expect(got, `reader buffer ${chunk}`).toBe(size);
+      sameBytes(out, raw);
+      expect(disk.held, `reader buffer ${chunk}`).toBe(0);
+    }
+    const cancelled = memoryDisk(raw);
+    const r1 = exportDisk(cancelled).getReader();
+    await r1.read();
+    expect(cancelled.held).toBeGreaterThan(0); // reads ahead of the reader
+    await r1.cancel();
+    expect(cancelled.held).toBe(0);
+    const written = memoryDisk(raw);
+    const r2 = exportDisk(written).getReader();
+    await r2.read();
+    written.changeCount++;
+    expect((await errorAtEnd(r2))?.code).toBe('EBUSY');
+    expect(written.held).toBe(0);
   });
 
   qemuIt('qcow2: qemu-img check passes, compare finds it equal to the raw export', async () => {

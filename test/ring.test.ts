@@ -67,6 +67,8 @@ describe('shared-memory ring transport', () => {
             offset: fc.integer({ min: 0, max: 60_000 }),
             length: fc.integer({ min: 0, max: 5000 }),
             read: fc.boolean(),
+            // A read held in the arena until its bytes are checked (the export's read-ahead).
+            held: fc.boolean(),
             // Acknowledged at publish or by the worker: reads see both the same.
             early: fc.boolean(),
             flush: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
@@ -82,6 +84,15 @@ describe('shared-memory ring transport', () => {
             const length = Math.min(o.length, size - o.offset);
             if (o.flush) {
               checks.push(d.flush().then(() => undefined));
+            } else if (o.read && o.held) {
+              const expected = model.slice(o.offset, o.offset + length);
+              const held = d.client.readHeld(o.offset, length);
+              checks.push(
+                held.bytes.then((got) => {
+                  sameBytes(got, expected, `held op ${i}`);
+                  held.release();
+                }),
+              );
             } else if (o.read) {
               const expected = model.slice(o.offset, o.offset + length);
               checks.push(d.read(o.offset, length).then((got) => sameBytes(got, expected, `op ${i}`)));
@@ -145,6 +156,31 @@ describe('shared-memory ring transport', () => {
     // Latched before a close: the close reports it.
     await d.write(8192, pattern(4096, 5), true);
     await rejectsWith(d.close(), 'ENOSPC');
+    d.server.stop();
+  });
+
+  it('readHeld: the bytes stay in the arena, reserving it, until released; released unread, they free it too', async () => {
+    const d = await ringDisk(65_536, 16 * 1024); // 16 KiB arena, 8 KiB chunks
+    const data = pattern(65_536, 9);
+    await d.write(0, data);
+    const a = d.client.readHeld(0, 8192);
+    const bytes = await a.bytes;
+    expect(bytes.buffer, 'a view of the shared arena, no copy').toBe(d.client.sab);
+    sameBytes(bytes, data.subarray(0, 8192));
+    const fits = d.read(8192, 8192);
+    sameBytes(await fits, data.subarray(8192, 16_384), 'the arena’s other half is free');
+    const b = d.read(16_384, 8192);
+    expect(await state(b), 'the held window is not reused').toBe('pending');
+    sameBytes(bytes, data.subarray(0, 8192), 'held bytes unchanged while held');
+    a.release();
+    a.release(); // idempotent
+    sameBytes(await b, data.subarray(16_384, 24_576), 'released: the next read gets the space');
+    // Released before its answer: a copy, and the arena is freed all the same.
+    const early = d.client.readHeld(24_576, 8192);
+    early.release();
+    sameBytes(await early.bytes, data.subarray(24_576, 32_768));
+    sameBytes(await d.read(0, 16_384), data.subarray(0, 16_384), 'the whole arena is free again');
+    expect(() => d.client.readHeld(0, 8193)).toThrow(RangeError);
     d.server.stop();
   });
 

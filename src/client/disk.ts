@@ -9,7 +9,7 @@ import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
 import { type OpenSyncOptions, SyncPorts } from './sync-ports';
-import type { Transport } from './transport';
+import type { HeldRead, Transport } from './transport';
 
 /** How long a worker without shared memory gets to stop its stores before it is terminated anyway. */
 const POWER_OFF_GRACE_MS = 1000;
@@ -96,6 +96,22 @@ export class Disk {
    */
   export(opts?: ExportOptions): ReadableStream<Uint8Array> {
     return exportDisk(this, opts);
+  }
+
+  /**
+   * @internal A read (at most `maxHeld` bytes) whose bytes stay in shared
+   * memory until released: the export copies them once, into its reader's
+   * buffer, while the next ones are read. Without shared memory, a copy.
+   */
+  readHeld(offset: number, length: number): HeldRead {
+    const refused = this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES));
+    if (refused) return { bytes: refused, release: () => {} };
+    if (this.transport.readHeld && length <= (this.transport.maxHeld ?? 0)) {
+      return this.transport.readHeld(offset, length);
+    }
+    const bytes = this.transport.call({ op: 'read', offset, length });
+    bytes.catch(() => undefined); // awaited by the caller, or released unread
+    return { bytes, release: () => {} };
   }
 
   /** @internal Writes acknowledged early that the worker has not answered yet: the crash rounds count them at the cut. */

@@ -13,7 +13,7 @@ import {
   STATUS_OK,
   waitChange,
 } from '../protocol/ring';
-import type { CallOptions, Transport } from './transport';
+import type { CallOptions, HeldRead, Transport } from './transport';
 
 /** Bound on the memory kept for backlogged writes' copies. */
 const MAX_SPARE_BYTES = 32 * 1024 * 1024;
@@ -29,6 +29,8 @@ interface InFlight {
   done: boolean;
   /** Acknowledged when published: an error answer is latched, not given to the caller. */
   acked: boolean;
+  /** A held read (readHeld): its arena window stays reserved, after the answer, until released. */
+  held: boolean;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
@@ -116,6 +118,49 @@ export class RingTransport implements Transport {
     return n;
   }
 
+  get maxHeld(): number {
+    return this.chunk;
+  }
+
+  /**
+   * A read answered in the arena and left there: no copy until the caller
+   * takes its bytes, and the next reads go on meanwhile. Its window (and
+   * every later one, the arena being freed in order) stays reserved until
+   * release(): callers hold a few, briefly.
+   */
+  readHeld(offset: number, length: number): HeldRead {
+    if (length > this.chunk) throw new RangeError(`readHeld: at most ${this.chunk} bytes`);
+    const request: Request = { op: 'read', offset, length };
+    let entry: InFlight | undefined;
+    let released = false;
+    const bytes = new Promise<Uint8Array>((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      // Held, the answer is the arena's window; released unread, or behind the backlog, a copy.
+      const answered = (copy: Reply | undefined) => {
+        if (!entry?.held) return resolve(copy as Uint8Array);
+        const pos = entry.start % this.arenaSize;
+        resolve(this.v.arena.subarray(pos, pos + length));
+      };
+      if (this.backlog.length === 0 && this.tryPublish(request, undefined, false, answered, reject)) {
+        entry = this.inflight[this.inflight.length - 1];
+        entry.held = true;
+      } else {
+        this.backlog.push({ request, data: undefined, ackOnPublish: false, resolve: answered, reject });
+      }
+    });
+    bytes.catch(() => undefined); // awaited by the caller, or released unread
+    return {
+      bytes,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (!entry?.held) return;
+        entry.held = false;
+        this.free();
+      },
+    };
+  }
+
   /** Keeps the first error of an early-acknowledged write (later ones add nothing the caller can act on). */
   private latch(err: DiskError): void {
     this.latched ??= new DiskError(
@@ -164,7 +209,8 @@ export class RingTransport implements Transport {
       const n = Math.min(this.chunk, request.length - done);
       const offset = request.offset + done;
       if (request.op === 'read') {
-        parts.push(this.call({ op: 'read', offset, length: n }).then((bytes) => out?.set(bytes, done)));
+        // Straight into the result: no fresh buffer per chunk (fresh memory is slow to touch here).
+        parts.push(this.send({ op: 'read', offset, length: n }, out?.subarray(done, done + n), false));
       } else {
         const chunk = data?.subarray(done, done + n);
         parts.push(this.send({ op: 'write', offset, length: n, at: 0, fua: request.fua }, chunk, early));
@@ -195,7 +241,18 @@ export class RingTransport implements Transport {
     this.head = start + bytes;
     const id = this.nextId++;
     const into = request.op === 'read' ? data : undefined;
-    const f: InFlight = { id, request, into, start, end: this.head, done: false, acked: ackOnPublish, resolve, reject };
+    const f: InFlight = {
+      id,
+      request,
+      into,
+      start,
+      end: this.head,
+      done: false,
+      acked: ackOnPublish,
+      held: false,
+      resolve,
+      reject,
+    };
     this.inflight.push(f);
     this.byId.set(id, f);
     encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
@@ -234,6 +291,8 @@ export class RingTransport implements Transport {
       } else if (this.latched && (f.request.op === 'flush' || f.request.op === 'close')) {
         f.reject(this.latched);
         this.latched = undefined;
+      } else if (f.held) {
+        f.resolve(undefined); // readHeld gives the arena's view itself
       } else if (f.request.op === 'read') {
         const pos = f.start % this.arenaSize;
         const result = this.v.arena.subarray(pos, pos + f.request.length);
@@ -243,14 +302,20 @@ export class RingTransport implements Transport {
         f.resolve(json as Reply | undefined); // stats and block status travel as JSON
       }
     }
-    // Free the arena and slots of the answered prefix, then let the backlog in.
-    while (this.inflight.length > 0 && this.inflight[0].done) this.tail = (this.inflight.shift() as InFlight).end;
+    this.free();
+    if (this.inflight.length > 0) this.listen();
+  }
+
+  /** Frees the arena and slots of the answered prefix (up to a held read), then lets the backlog in. */
+  private free(): void {
+    while (this.inflight.length > 0 && this.inflight[0].done && !this.inflight[0].held) {
+      this.tail = (this.inflight.shift() as InFlight).end;
+    }
     while (this.backlog.length > 0) {
       const w = this.backlog[0];
       if (!this.tryPublish(w.request, w.data, w.ackOnPublish, w.resolve, w.reject)) break;
       this.backlog.shift();
       if (w.request.op === 'write' && w.data) this.returnSpare(w.data);
     }
-    if (this.inflight.length > 0) this.listen();
   }
 }

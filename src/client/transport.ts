@@ -13,6 +13,18 @@ export interface CallOptions {
 }
 
 /**
+ * A read whose bytes stay where the transport put them until released:
+ * a reader that consumes them in pieces copies them once, straight into
+ * its own buffers, while later reads are already on their way.
+ */
+export interface HeldRead {
+  /** The bytes once answered, valid until release() (in shared memory: copy them, don't keep the view). */
+  readonly bytes: Promise<Uint8Array>;
+  /** Frees the bytes' memory. Call once, whether or not they have come. */
+  release(): void;
+}
+
+/**
  * How requests reach the disk worker: a shared-memory ring when the page
  * is cross-origin isolated, batched postMessage otherwise. Either way,
  * requests take effect in issue order.
@@ -25,6 +37,13 @@ export interface Transport {
    * promise resolves with: no allocation per read.
    */
   call<O extends Op>(request: RequestOf<O>, data?: Uint8Array, opts?: CallOptions): Promise<ReplyOf<O>>;
+  /**
+   * A read of at most `maxHeld` bytes whose result stays in the
+   * transport's memory until released (absent: reads resolve with a copy).
+   */
+  readHeld?(offset: number, length: number): HeldRead;
+  /** The largest readHeld() length. */
+  readonly maxHeld?: number;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
   /** Writes acknowledged at publish that the worker has not answered yet (what a power cut takes from the ring). */

@@ -1,3 +1,4 @@
+import type { HeldRead } from '../client/transport';
 import { DiskError } from '../core/errors';
 import type { Extent } from '../core/store';
 import { planQcow2, writeQcow2 } from './qcow2-write';
@@ -33,6 +34,8 @@ export interface ExportableDisk {
   read(offset: number, length: number): Promise<Uint8Array>;
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
+  /** A read held where the transport put it until released (the raw export's read-ahead). */
+  readHeld(offset: number, length: number): HeldRead;
   flush(): Promise<void>;
   /** The worker's counters: its writes and discards count those of every client (SyncDisk ports too). */
   stats(): Promise<{ writes: number; discards: number }>;
@@ -131,10 +134,13 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
 }
 
 /**
- * A raw export as a byte stream: a reader that brings its own buffer (BYOB)
- * gets the disk read straight into it — no fresh memory per piece, which is
- * slow to touch here; other readers get pieces of PIECE bytes. Runs the
- * disk's block status says read as zeros are zero-filled, not read.
+ * A raw export as a byte stream. AHEAD pieces are read ahead and held
+ * where the transport put them (shared memory), then copied once, straight
+ * into the reader's buffer: a reader that brings its own (BYOB) gets no
+ * fresh memory per piece, which is slow to touch here, and the worker
+ * reads the next pieces while this one is copied. Other readers get
+ * pieces of PIECE bytes. Runs the disk's block status says read as zeros
+ * are zero-filled, not read.
  */
 function rawStream(
   disk: ExportableDisk,
@@ -143,9 +149,12 @@ function rawStream(
   progressed: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
-  let offset = 0;
   let flushed = false;
-  const status = new StatusCursor(disk);
+  const pieces = new RawPieces(disk);
+  const fail = (controller: ReadableByteStreamController, err: unknown) => {
+    pieces.release();
+    controller.error(signal?.aborted ? signal.reason : err);
+  };
   return new ReadableStream({
     type: 'bytes',
     autoAllocateChunkSize: PIECE,
@@ -157,29 +166,85 @@ function rawStream(
           check();
           await worker.check();
         }
-        if (offset >= disk.size) {
-          await worker.check();
-          controller.close();
-          controller.byobRequest?.respond(0);
-          return;
-        }
         const req = controller.byobRequest as ReadableStreamBYOBRequest;
         const view = req.view as Uint8Array<ArrayBuffer>;
-        const run = await status.at(offset);
-        const n = Math.min(view.byteLength, run.offset + run.length - offset, PIECE);
-        const into = new Uint8Array(view.buffer, view.byteOffset, n);
-        if (run.state === 'data') await disk.readInto(offset, into);
-        else into.fill(0);
+        const n = await pieces.next(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
         check();
-        offset += n;
+        if (n === 0) {
+          await worker.check();
+          controller.close();
+          req.respond(0);
+          return;
+        }
         await worker.streamed(n);
         progressed(n);
         req.respond(n);
       } catch (err) {
-        controller.error(signal?.aborted ? signal.reason : err);
+        fail(controller, err);
       }
     },
+    cancel() {
+      pieces.release();
+    },
   });
+}
+
+/** A piece of the raw image: read and held, or zeros. */
+interface RawPiece {
+  offset: number;
+  length: number;
+  /** Undefined: the piece reads as zeros. */
+  read: HeldRead | undefined;
+  /** Bytes of it already given out. */
+  taken: number;
+}
+
+/** The disk front to back in pieces, AHEAD of them read ahead. */
+class RawPieces {
+  private readonly status: StatusCursor;
+  private readonly queue: RawPiece[] = [];
+  /** Where the next piece to plan starts. */
+  private planned = 0;
+
+  constructor(private readonly disk: ExportableDisk) {
+    this.status = new StatusCursor(disk);
+  }
+
+  /** Copies the next bytes of the image into `into`; resolves with how many (0: the end). */
+  async next(into: Uint8Array): Promise<number> {
+    await this.plan();
+    const piece = this.queue[0];
+    if (!piece) return 0;
+    const n = Math.min(into.length, piece.length - piece.taken);
+    if (piece.read) into.set((await piece.read.bytes).subarray(piece.taken, piece.taken + n));
+    else into.fill(0, 0, n);
+    piece.taken += n;
+    if (piece.taken === piece.length) {
+      piece.read?.release();
+      this.queue.shift();
+      await this.plan();
+    }
+    return n;
+  }
+
+  /** Keeps AHEAD pieces planned (their reads issued) while the disk has more. */
+  private async plan(): Promise<void> {
+    while (this.queue.length < AHEAD && this.planned < this.disk.size) {
+      const offset = this.planned;
+      const run = await this.status.at(offset);
+      const length = Math.min(run.offset + run.length - offset, PIECE);
+      const read = run.state === 'data' ? this.disk.readHeld(offset, length) : undefined;
+      this.queue.push({ offset, length, read, taken: 0 });
+      this.planned = offset + length;
+    }
+  }
+
+  /** Frees what is held (the export ended or failed). */
+  release(): void {
+    for (const piece of this.queue) piece.read?.release();
+    this.queue.length = 0;
+    this.planned = this.disk.size;
+  }
 }
 
 /**
