@@ -16,7 +16,7 @@ import {
   WORKLOADS,
   type WorkloadId,
 } from './config';
-import { type AsyncIo, Engine, Expectation, runSeed } from './engine';
+import { type AsyncIo, Engine, Expectation, MAX_BS, runSeed, WriteBuffer } from './engine';
 import type { RawReply, RawRequest } from './raw-worker';
 import type { SyncReply, SyncRequest, SyncRunReply } from './sync-worker';
 
@@ -101,10 +101,24 @@ function rawCall<T>(req: RawCall): Promise<T> {
   });
 }
 
-function libIo(disk: Webdisk.Disk): AsyncIo {
+/** Lanes of a `lent` target get memory from disk.allocBuffer(): a write buffer and a read buffer each. */
+const LENT_LANES = 32;
+
+async function lentLanes(disk: Webdisk.Disk): Promise<{ write: WriteBuffer[]; read: Uint8Array[] }> {
+  const write: WriteBuffer[] = [];
+  const read: Uint8Array[] = [];
+  for (let i = 0; i < LENT_LANES; i++) {
+    write.push(new WriteBuffer(MAX_BS, await disk.allocBuffer(MAX_BS)));
+    read.push(await disk.allocBuffer(MAX_BS));
+  }
+  return { write, read };
+}
+
+function libIo(disk: Webdisk.Disk, lent?: { write: WriteBuffer[]; read: Uint8Array[] }): AsyncIo {
   // Each lane reads into its own reused buffer, as the raw baselines do and
   // as an emulator does with its sector buffer: readInto, no allocation.
-  const laneBufs: Uint8Array[] = [];
+  // Lanes past the lent ones (depth > LENT_LANES) use ordinary memory.
+  const laneBufs: Uint8Array[] = lent ? [...lent.read] : [];
   const laneBuf = (lane: number, length: number) => {
     let b = laneBufs[lane];
     if (!b || b.length < length) {
@@ -117,6 +131,7 @@ function libIo(disk: Webdisk.Disk): AsyncIo {
     read: (offset, length, lane) => disk.readInto(offset, laneBuf(lane, length)),
     write: (offset, data) => disk.write(offset, data),
     flush: () => disk.flush(),
+    laneWriteBuffer: lent ? (lane) => lent.write[lane] : undefined,
   };
 }
 
@@ -188,7 +203,7 @@ const bench = {
       cache: spec.mode,
       backend,
     });
-    const io = libIo(disk);
+    const io = libIo(disk, spec.lent ? await lentLanes(disk) : undefined);
     // A memory disk starts empty at every open; an OPFS disk keeps what the last mode left.
     let expect = disk.backend === 'memory' ? undefined : diskContent.get(spec.diskName);
     let prepare: PrepareResult = { bytes: 0, ms: 0, mibps: 0 };

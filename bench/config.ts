@@ -150,6 +150,8 @@ export type TargetSpec =
       diskSize: number;
       /** Write the region once before the runs (a never-written disk reads zeros). */
       prepare: boolean;
+      /** Lanes write from and read into memory lent by disk.allocBuffer() (no copy on the page). */
+      lent?: boolean;
     }
   | { kind: 'raw'; id: RawId }
   /**

@@ -83,10 +83,11 @@ export class WriteBuffer {
   private readonly words: Uint32Array;
   private phase = -1;
   private length = -1;
-  constructor(capacity = MAX_BS) {
-    this.bytes = new Uint8Array(capacity);
+  /** `bytes`: memory of the caller's (a lent buffer) instead of a new buffer. */
+  constructor(capacity = MAX_BS, bytes?: Uint8Array) {
+    this.bytes = bytes ?? new Uint8Array(capacity);
     this.bytes.fill(0); // touch it now, not in the timed loop
-    this.words = new Uint32Array(this.bytes.buffer);
+    this.words = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length >>> 2);
   }
   /** The content of generation `gen` for [offset, offset+length), in this buffer. */
   fill(offset: number, length: number, gen: number): Uint8Array {
@@ -295,6 +296,8 @@ export interface AsyncIo {
   /** `data` belongs to the lane until the promise settles. */
   write(offset: number, data: Uint8Array, lane: number): Promise<void>;
   flush(): Promise<void>;
+  /** The lane's own write buffer, if the target has one (memory it lent, written in place); else the engine's. */
+  laneWriteBuffer?(lane: number): WriteBuffer | undefined;
 }
 
 /** A target with a synchronous API (OPFS sync handle, memcpy). */
@@ -351,7 +354,7 @@ export class Engine {
     let bad = 0;
     const t0 = performance.now();
     const lane = async (i: number): Promise<void> => {
-      const wb = this.writeBuffer(i);
+      const wb = io.laneWriteBuffer?.(i) ?? this.writeBuffer(i);
       for (;;) {
         const t = performance.now();
         if (t - t0 >= budget) return;

@@ -254,6 +254,9 @@ function libTarget(backend: (typeof BACKENDS)[number]['id'], mode: (typeof CACHE
   } as const satisfies TargetSpec;
 }
 
+/** The library target also measured with lanes in allocBuffer() memory. */
+const LENT_OF = 'writeback/opfs';
+
 /** The library target a SyncDisk is measured on, and its workloads (QD1: it blocks). */
 const SYNC_OF = 'writeback/opfs';
 const SYNC_WORKLOADS: readonly string[] = ['rand-read', 'rand-write'];
@@ -279,6 +282,15 @@ function plan(o: ReturnType<typeof options>): Planned[] {
         what: `webdisk ${mode} on ${b.id}, through the public API`,
         cases: cases(t.id, () => true),
       });
+      if (t.id === LENT_OF) {
+        // The same mode and backend, lanes in memory lent by allocBuffer(): large sequential I/O only.
+        const lent = { ...t, id: `${t.id}/lent`, diskName: `${t.diskName}-lent`, lent: true };
+        out.push({
+          target: lent,
+          what: `webdisk ${mode} on ${b.id}, writing from and reading into disk.allocBuffer() memory`,
+          cases: cases(lent.id, (w) => w.id === 'seq-write' || w.id === 'seq-read'),
+        });
+      }
       if (t.id === SYNC_OF && o.depths.includes(1)) {
         // SyncDisk beside it: QD1 random 4 KiB, on its disk, right after it in every repeat.
         const id = `${t.id}/sync`;

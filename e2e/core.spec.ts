@@ -276,6 +276,63 @@ test("write() copies the caller's buffer at once: mutating it before awaiting ch
   expect(results).toEqual({ writeback: [], none: [] });
 });
 
+test('allocBuffer: writes from lent memory and reads into it match a model in every mode, survive a reopen; bad sizes are EINVAL', async ({
+  harness,
+}) => {
+  const results = await harness.evaluate(async (modes) => {
+    const { t, webdisk } = window;
+    const out: Record<string, string[]> = {};
+    for (const mode of modes) {
+      const name = `core-lent-${mode}`;
+      await webdisk.deleteDisk(name);
+      const size = 8 << 20;
+      let disk = await webdisk.openDisk({ name, size, cache: mode });
+      const problems: string[] = [];
+      const model = new Uint8Array(size);
+      const lent = await disk.allocBuffer(3 << 20);
+      if (disk.transportKind === 'shared-memory' && !(lent.buffer instanceof SharedArrayBuffer)) {
+        problems.push('not shared memory');
+      }
+      // Big (unsplit) and small, unaligned, from parts of the buffer, several in flight, beside plain writes.
+      lent.set(t.pattern(lent.length, 1));
+      const writes = [
+        disk.write(12345, lent.subarray(0, 2 << 20)),
+        disk.write(3 << 20, lent.subarray(2 << 20, (2 << 20) + 777)),
+        disk.write(5 << 20, t.pattern(4096, 2)),
+      ];
+      model.set(lent.subarray(0, 2 << 20), 12345);
+      model.set(lent.subarray(2 << 20, (2 << 20) + 777), 3 << 20);
+      model.set(t.pattern(4096, 2), 5 << 20);
+      await Promise.all(writes);
+      const into = (await disk.allocBuffer(size)).subarray(0, size);
+      if ((await disk.readInto(0, into)) !== into) problems.push('readInto did not resolve with its buffer');
+      const d1 = t.diff(into, model);
+      if (d1) problems.push(`read into lent memory: ${d1}`);
+      await disk.close();
+      disk = await webdisk.openDisk({ name, cache: mode });
+      const d2 = t.diff(await disk.read(0, size), model);
+      if (d2) problems.push(`after reopen: ${d2}`);
+      for (const bad of [0, -1, 1.5, (256 << 20) + 1, Number.NaN]) {
+        const code = await disk.allocBuffer(bad).then(
+          () => 'resolved',
+          (e: { code?: string }) => e.code,
+        );
+        if (code !== 'EINVAL') problems.push(`allocBuffer(${bad}): ${code}`);
+      }
+      await disk.close();
+      const closed = await disk.allocBuffer(10).then(
+        () => 'resolved',
+        (e: { code?: string }) => e.code,
+      );
+      if (closed !== 'ECLOSED') problems.push(`allocBuffer after close: ${closed}`);
+      await webdisk.deleteDisk(name);
+      out[mode] = problems;
+    }
+    return out;
+  }, MODES);
+  expect(results).toEqual(Object.fromEntries(MODES.map((m) => [m, []])));
+});
+
 test('discard: the range reads back as zeros, in cached and direct modes, and stays so after reopen', async ({
   harness,
   expectedBackend,

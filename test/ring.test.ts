@@ -5,6 +5,7 @@ import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import type { DiskStats } from '../src/core/types';
 import type { Request } from '../src/protocol/messages';
+import { ringViews } from '../src/protocol/ring';
 import { MemoryStore } from '../src/stores/memory-store';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
@@ -22,16 +23,30 @@ async function ringDisk(
 ) {
   const dev = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size, cacheSize: 16 * 1024 });
   const client = new RingTransport(arena);
-  const server = new RingServer(client.sab, (req, data) => {
-    const bad = req.op === 'write' ? opts.fails?.(req.offset) : undefined;
-    if (bad) throw bad;
-    return execute(dev, req, data);
-  });
+  const lent = new Map<number, Uint8Array>();
+  const server = new RingServer(
+    client.sab,
+    (req, data) => {
+      const bad = req.op === 'write' ? opts.fails?.(req.offset) : undefined;
+      if (bad) throw bad;
+      return execute(dev, req, data);
+    },
+    { lent: (id) => lent.get(id) },
+  );
+  let lends = 0;
   if (opts.start !== false) void server.run();
   const call = (r: Request, data?: Uint8Array) => client.call(r, data);
   return {
     client,
     server,
+    dev,
+    /** A buffer lent to both ends, as disk.allocBuffer() makes one. */
+    lend: (size: number) => {
+      const buffer = new SharedArrayBuffer(size);
+      lent.set(++lends, new Uint8Array(buffer));
+      client.lend(buffer, lends);
+      return new Uint8Array(buffer);
+    },
     run: () => void server.run(),
     read: (offset: number, length: number) => call({ op: 'read', offset, length }) as Promise<Uint8Array>,
     write: (offset: number, data: Uint8Array, ackOnPublish = false, fua = false) =>
@@ -69,6 +84,8 @@ describe('shared-memory ring transport', () => {
             read: fc.boolean(),
             // A read held in the arena until its bytes are checked (the export's read-ahead).
             held: fc.boolean(),
+            // From or into a lent buffer: no arena space, no copy, no early ack.
+            lent: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
             // Acknowledged at publish or by the worker: reads see both the same.
             early: fc.boolean(),
             flush: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
@@ -93,9 +110,19 @@ describe('shared-memory ring transport', () => {
                   held.release();
                 }),
               );
+            } else if (o.read && o.lent) {
+              const expected = model.slice(o.offset, o.offset + length);
+              const into = d.lend(Math.max(1, length)).subarray(0, length);
+              const read = d.client.call({ op: 'read', offset: o.offset, length }, into);
+              checks.push(read.then((got) => sameBytes(got, expected, `lent op ${i}`)));
             } else if (o.read) {
               const expected = model.slice(o.offset, o.offset + length);
               checks.push(d.read(o.offset, length).then((got) => sameBytes(got, expected, `op ${i}`)));
+            } else if (o.lent) {
+              const data = d.lend(Math.max(1, length)).subarray(0, length);
+              data.set(pattern(length, i));
+              model.set(data, o.offset);
+              checks.push(d.write(o.offset, data, o.early).then(() => undefined)); // untouched until settled
             } else {
               const data = pattern(length, i);
               checks.push(d.write(o.offset, data, o.early).then(() => undefined));
@@ -181,6 +208,33 @@ describe('shared-memory ring transport', () => {
     sameBytes(await early.bytes, data.subarray(24_576, 32_768));
     sameBytes(await d.read(0, 16_384), data.subarray(0, 16_384), 'the whole arena is free again');
     expect(() => d.client.readHeld(0, 8193)).toThrow(RangeError);
+    d.server.stop();
+  });
+
+  it('lent buffers: no bytes through the arena, no chunks, never acknowledged early; one the worker does not hold is EINVAL', async () => {
+    const d = await ringDisk(4 * 1024 * 1024, 16 * 1024, { start: false }); // 8 KiB chunks
+    const arena = () => ringViews(d.client.sab).arena;
+    const src = d.lend(1024 * 1024);
+    src.set(pattern(src.length, 5));
+    const write = d.write(4096, src, true);
+    expect(await state(write), 'from a lent buffer: waits for the worker, even in a write-cache ring').toBe('pending');
+    d.run();
+    await write;
+    const dst = d.lend(1024 * 1024 + 100);
+    const into = dst.subarray(100);
+    expect(await d.client.call({ op: 'read', offset: 4096, length: into.length }, into)).toBe(into);
+    sameBytes(into, src, 'read back into a lent buffer');
+    expect(
+      arena().every((b) => b === 0),
+      'the arena never saw the bytes',
+    ).toBe(true);
+    const s = await d.stats();
+    expect([s.writes, s.reads], 'one request each, not 128 chunks').toEqual([1, 1]);
+    // Named by the client, never given to the worker.
+    const stranger = new SharedArrayBuffer(4096);
+    d.client.lend(stranger, 99);
+    await rejectsWith(d.write(0, new Uint8Array(stranger)), 'EINVAL');
+    sameBytes(await d.read(4096, 8192), src.subarray(0, 8192), 'the ring goes on');
     d.server.stop();
   });
 

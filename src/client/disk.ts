@@ -13,6 +13,8 @@ import type { HeldRead, Transport } from './transport';
 
 /** How long a worker without shared memory gets to stop its stores before it is terminated anyway. */
 const POWER_OFF_GRACE_MS = 1000;
+/** Bound on the memory one disk's allocBuffer() calls lend to its worker. */
+export const MAX_LENT_BYTES = 1024 * 1024 * 1024;
 
 export interface WriteOptions {
   /** Force unit access: acknowledged only once in the store and synced (except in unsafe mode). */
@@ -60,6 +62,10 @@ export class Disk {
     { resolve(): void; reject(e: DiskError): void; progress?(bytes: number): void }
   >();
   private nextFill = 1;
+  /** allocBuffer() calls waiting for the worker to hold their buffer, by id. */
+  private readonly lends = new Map<number, { resolve(): void; reject(e: DiskError): void }>();
+  private nextLend = 1;
+  private lentBytes = 0;
 
   /** @internal Use openDisk(). */
   constructor(info: DiskInfo, worker: Worker, transport: Transport, power?: Int32Array) {
@@ -96,6 +102,51 @@ export class Disk {
    */
   export(opts?: ExportOptions): ReadableStream<Uint8Array> {
     return exportDisk(this, opts);
+  }
+
+  /**
+   * A buffer of `size` bytes lent to the disk worker (io_uring's registered
+   * buffers): `write()` from it (or from a part of it) moves no bytes on the
+   * page, `readInto()` into it gets the worker's bytes with no copy on the
+   * page, and neither is split into chunks. The catch, as with any
+   * zero-copy I/O: leave the bytes of a call's range alone until that call
+   * settles — such a write is never acknowledged before the worker has
+   * taken it, in any cache mode. Lent buffers live as long as the disk
+   * (at most MAX_LENT_BYTES in all). Without shared memory (a page that is
+   * not cross-origin isolated) it is ordinary memory, copied as any other.
+   */
+  allocBuffer(size: number): Promise<Uint8Array> {
+    const bad = this.guard(() => {
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1 || size > MAX_IO_BYTES) {
+        throw new DiskError(
+          'EINVAL',
+          `allocBuffer: size ${String(size)} must be a whole number of bytes from 1 to ${MAX_IO_BYTES} (256 MiB).`,
+        );
+      }
+      if (this.lentBytes + size > MAX_LENT_BYTES) {
+        throw new DiskError(
+          'EINVAL',
+          `allocBuffer: this disk has ${this.lentBytes} bytes lent already; at most ${MAX_LENT_BYTES} (1 GiB) in all. Reuse the buffers you have.`,
+        );
+      }
+    });
+    if (bad) return bad;
+    const lend = this.transport.lend?.bind(this.transport);
+    if (!lend) return Promise.resolve(new Uint8Array(size));
+    this.lentBytes += size;
+    const buffer = new SharedArrayBuffer(size);
+    const id = this.nextLend++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.lends.set(id, {
+        resolve: () => {
+          lend(buffer, id);
+          resolve(new Uint8Array(buffer));
+        },
+        reject,
+      });
+      const msg: ToWorker = { type: 'lend', id, buffer };
+      this.worker.postMessage(msg);
+    });
   }
 
   /**
@@ -150,7 +201,8 @@ export class Disk {
 
   /**
    * Writes `data` at `offset`. The caller's buffer is copied at once and
-   * stays usable. In writeback and unsafe (and with shared memory) a write
+   * stays usable — unless it is one of allocBuffer()'s: then nothing is
+   * copied and the range must stay untouched until the write settles. In writeback and unsafe (and with shared memory) a write
    * that is not FUA is acknowledged once it is in the ring the worker takes
    * in order — volatile memory, as the worker's cache is; an error the
    * worker meets with it later rejects the next flush() or close().
@@ -326,6 +378,11 @@ export class Disk {
       this.fills.get(msg.id)?.progress?.(msg.bytes);
       return true;
     }
+    if (msg.type === 'lent') {
+      this.lends.get(msg.id)?.resolve();
+      this.lends.delete(msg.id);
+      return true;
+    }
     if (msg.type === 'fill-done') {
       const f = this.fills.get(msg.id);
       this.fills.delete(msg.id);
@@ -364,6 +421,8 @@ export class Disk {
     this.transport.fail(err);
     for (const f of this.fills.values()) f.reject(err);
     this.fills.clear();
+    for (const l of this.lends.values()) l.reject(err);
+    this.lends.clear();
   }
 
   /** Rejects (as a promise, never a throw) when closed or when `check` throws. */

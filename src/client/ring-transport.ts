@@ -31,6 +31,8 @@ interface InFlight {
   acked: boolean;
   /** A held read (readHeld): its arena window stays reserved, after the answer, until released. */
   held: boolean;
+  /** Its data is in a lent buffer, not the arena: a read's result is in place when answered. */
+  lent: boolean;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
@@ -73,6 +75,8 @@ export class RingTransport implements Transport {
   private dead: DiskError | undefined;
   /** The first error of a write acknowledged at publish, for the next flush or close (QEMU reports write-back errors at fsync). */
   private latched: DiskError | undefined;
+  /** Buffers lent to the worker (disk.allocBuffer()), by memory: their number in requests. */
+  private readonly lentIds = new Map<ArrayBufferLike, number>();
 
   constructor(arenaBytes = DEFAULT_ARENA) {
     this.arenaSize = arenaBytes;
@@ -92,10 +96,21 @@ export class RingTransport implements Transport {
     return this.send(request as Request, data, opts?.ackOnPublish === true) as Promise<ReplyOf<O>>;
   }
 
+  /**
+   * Registers a buffer the worker has been given (as number `id`): reads
+   * into it and writes from it name it in their request, and their bytes
+   * are moved by the worker alone.
+   */
+  lend(buffer: SharedArrayBuffer, id: number): void {
+    this.lentIds.set(buffer, id);
+  }
+
   private send(request: Request, data: Uint8Array | undefined, ackOnPublish: boolean): Promise<Reply | undefined> {
     if (this.dead) return Promise.reject(this.dead);
-    const early = ackOnPublish && request.op === 'write' && !request.fua;
-    if ((request.op === 'read' || request.op === 'write') && request.length > this.chunk) {
+    const lent = data !== undefined && this.lentIds.has(data.buffer);
+    // A lent buffer's bytes are the caller's again once the write settles: never before the worker took them.
+    const early = ackOnPublish && request.op === 'write' && !request.fua && !lent;
+    if (!lent && (request.op === 'read' || request.op === 'write') && request.length > this.chunk) {
       return this.split(request, data, early);
     }
     return new Promise((resolve, reject) => {
@@ -104,7 +119,7 @@ export class RingTransport implements Transport {
       // Acknowledged only once published: the backlog's memory is not bounded by the ring.
       this.backlog.push({
         request,
-        data: request.op === 'write' && data ? this.spareCopy(data) : data,
+        data: request.op === 'write' && data && !lent ? this.spareCopy(data) : data,
         ackOnPublish: early,
         resolve,
         reject,
@@ -230,13 +245,15 @@ export class RingTransport implements Transport {
   ): boolean {
     if (this.inflight.length >= RING_SLOTS) return false;
     if (this.inflight.length === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
-    const bytes = request.op === 'read' || request.op === 'write' ? request.length : 0;
+    const lentId = data ? this.lentIds.get(data.buffer) : undefined;
+    const lent = lentId !== undefined;
+    const bytes = !lent && (request.op === 'read' || request.op === 'write') ? request.length : 0;
     let start = this.head;
     const within = start % this.arenaSize;
     // A window never wraps around the arena's end: skip to its start.
     if (within + bytes > this.arenaSize) start += this.arenaSize - within;
     if (start + bytes - this.tail > this.arenaSize) return false;
-    const pos = start % this.arenaSize;
+    const pos = lent ? (data as Uint8Array).byteOffset : start % this.arenaSize;
     if (request.op === 'write' && data && bytes > 0) this.v.arena.set(data, pos);
     this.head = start + bytes;
     const id = this.nextId++;
@@ -250,12 +267,13 @@ export class RingTransport implements Transport {
       done: false,
       acked: ackOnPublish,
       held: false,
+      lent,
       resolve,
       reject,
     };
     this.inflight.push(f);
     this.byId.set(id, f);
-    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
+    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos, lentId);
     this.published = (this.published + 1) | 0;
     Atomics.store(this.v.ctrl, CTRL.reqSeq, this.published);
     Atomics.notify(this.v.ctrl, CTRL.reqSeq);
@@ -291,6 +309,8 @@ export class RingTransport implements Transport {
       } else if (this.latched && (f.request.op === 'flush' || f.request.op === 'close')) {
         f.reject(this.latched);
         this.latched = undefined;
+      } else if (f.lent) {
+        f.resolve(f.into); // the worker read straight into the lent buffer
       } else if (f.held) {
         f.resolve(undefined); // readHeld gives the arena's view itself
       } else if (f.request.op === 'read') {
@@ -315,7 +335,7 @@ export class RingTransport implements Transport {
       const w = this.backlog[0];
       if (!this.tryPublish(w.request, w.data, w.ackOnPublish, w.resolve, w.reject)) break;
       this.backlog.shift();
-      if (w.request.op === 'write' && w.data) this.returnSpare(w.data);
+      if (w.request.op === 'write' && w.data && !this.lentIds.has(w.data.buffer)) this.returnSpare(w.data);
     }
   }
 }

@@ -44,6 +44,11 @@ export interface Transport {
   readHeld?(offset: number, length: number): HeldRead;
   /** The largest readHeld() length. */
   readonly maxHeld?: number;
+  /**
+   * Registers a buffer the worker was lent as number `id` (shared memory
+   * only): reads into it and writes from it then move no bytes on the page.
+   */
+  lend?(buffer: SharedArrayBuffer, id: number): void;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
   /** Writes acknowledged at publish that the worker has not answered yet (what a power cut takes from the ring). */

@@ -85,6 +85,8 @@ export type ToWorker =
   | { type: 'power-off' }
   /** disk.openSync(): serve this second ring (a SyncDisk's) beside the first, through the same device queue. */
   | { type: 'open-sync'; id: number; ring: SharedArrayBuffer }
+  /** disk.allocBuffer(): ring requests may name this buffer (as number `id`) instead of the arena. */
+  | { type: 'lend'; id: number; buffer: SharedArrayBuffer }
   /** importDisk of a raw Blob: the worker writes the Blob's data grains from offset 0 itself. */
   | { type: 'fill'; id: number; blob: Blob };
 
@@ -98,6 +100,8 @@ export type FromWorker =
   /** The worker serves the ring of open-sync `id` now. */
   | { type: 'sync-opened'; id: number }
   | { type: 'sync-failed'; id: number; error: DiskErrorData }
+  /** The worker holds lent buffer `id`: requests may name it from now on. */
+  | { type: 'lent'; id: number }
   /** Bytes of the Blob of fill `id` written so far; then its end, with the error if it failed. */
   | { type: 'fill-progress'; id: number; bytes: number }
   | { type: 'fill-done'; id: number; error?: DiskErrorData };

@@ -44,7 +44,11 @@ export const CTRL = {
 } as const;
 
 /** Float64 fields of a request slot. */
-export const REQ = { op: 0, id: 1, offset: 2, length: 3, dataPos: 4, flag: 5, size: 6 } as const;
+/**
+ * Float64 fields of a request slot. `buffer`: where dataPos points — 0 the
+ * arena, n > 0 the client's lent buffer n (disk.allocBuffer()).
+ */
+export const REQ = { op: 0, id: 1, offset: 2, length: 3, dataPos: 4, flag: 5, buffer: 6, size: 7 } as const;
 /** Float64 fields of a response slot. */
 export const RESP = { id: 0, status: 1, textLength: 2, size: 3 } as const;
 
@@ -98,13 +102,16 @@ export function ringViews(sab: SharedArrayBuffer): RingViews {
 export interface RingRequest {
   id: number;
   request: Request;
-  /** For write: where its bytes are in the arena; for read: where to put the result. */
+  /** For write: where its bytes are; for read: where to put the result — in the arena, or in a lent buffer. */
   dataPos: number;
+  /** 0: dataPos is in the arena; n > 0: in lent buffer n. */
+  buffer: number;
 }
 
-export function encodeRequest(v: RingViews, slot: number, id: number, r: Request, dataPos: number): void {
+export function encodeRequest(v: RingViews, slot: number, id: number, r: Request, dataPos: number, buffer = 0): void {
   const base = slot * REQ.size;
   const f = v.req;
+  f[base + REQ.buffer] = buffer;
   f[base + REQ.op] = OPS.indexOf(r.op);
   f[base + REQ.id] = id;
   f[base + REQ.dataPos] = dataPos;
@@ -123,6 +130,7 @@ export function decodeRequest(v: RingViews, slot: number): RingRequest {
   const length = f[base + REQ.length];
   const flag = f[base + REQ.flag];
   const dataPos = f[base + REQ.dataPos];
+  const buffer = f[base + REQ.buffer];
   let request: Request;
   switch (op) {
     case 'read':
@@ -142,7 +150,7 @@ export function decodeRequest(v: RingViews, slot: number): RingRequest {
     default:
       request = { op: op ?? 'stats' } as Request;
   }
-  return { id, request, dataPos };
+  return { id, request, dataPos, buffer };
 }
 
 const encoder = new TextEncoder();

@@ -32,6 +32,8 @@ let ring: RingServer | undefined;
 const RING_SPIN_US = 50;
 /** The rings of SyncDisk ports (disk.openSync()), served beside `ring`. */
 const syncRings: RingServer[] = [];
+/** Buffers the page lent (disk.allocBuffer()), by number: its ring's requests may name them. */
+const lent = new Map<number, Uint8Array>();
 /** The switch a power-off message flips (pages without shared memory). */
 const messagePower = { off: false };
 /** Stops the disk's stores at once (aborting IndexedDB transactions still committing). */
@@ -90,7 +92,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
       ring = new RingServer(
         sab,
         (req, data) => call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined),
-        { spinUs: RING_SPIN_US },
+        { spinUs: RING_SPIN_US, lent: (id) => lent.get(id) },
       );
       void ring.run();
     }
@@ -212,6 +214,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     (abandonStores?.() ?? Promise.resolve()).finally(() => post({ type: 'powered-off' }));
   } else if (msg.type === 'open-sync') {
     openSync(msg.id, msg.ring);
+  } else if (msg.type === 'lend') {
+    lent.set(msg.id, new Uint8Array(msg.buffer));
+    post({ type: 'lent', id: msg.id });
   } else if (msg.type === 'fill') {
     const { id } = msg;
     const dev = device;

@@ -1,4 +1,4 @@
-import { errorToData } from '../core/errors';
+import { DiskError, errorToData } from '../core/errors';
 import type { Request } from '../protocol/messages';
 import {
   CTRL,
@@ -17,7 +17,8 @@ const MAX_MISSES = 4;
 
 /**
  * Executes one request. `data` is the request's window of the shared
- * arena: the bytes to write, or where a read's result goes. Resolves with
+ * arena (or of a buffer the client lent): the bytes to write, or where a
+ * read's result goes. Resolves with
  * JSON-able data (stats) or undefined.
  */
 export type RingHandler = (request: Request, data: Uint8Array) => Promise<unknown>;
@@ -32,6 +33,8 @@ export class RingServer {
   private readonly handle: RingHandler;
   private readonly spinUs: number;
   private readonly follows: RingServer | undefined;
+  /** The client's lent buffers (disk.allocBuffer()), by number. */
+  private readonly lent: ((buffer: number) => Uint8Array | undefined) | undefined;
   private consumed = 0;
   private published = 0;
   private stopped = false;
@@ -54,12 +57,20 @@ export class RingServer {
    * page acknowledges a write early once it is published there, maybe not
    * taken yet; each request of this ring first takes what that one has
    * published, so it comes after every call of that client settled before it.
+   *
+   * `lent`: the buffers the client lent (by number): a request may name one
+   * instead of the arena (its bytes then move on neither side).
    */
-  constructor(sab: SharedArrayBuffer, handle: RingHandler, opts: { spinUs?: number; follows?: RingServer } = {}) {
+  constructor(
+    sab: SharedArrayBuffer,
+    handle: RingHandler,
+    opts: { spinUs?: number; follows?: RingServer; lent?: (buffer: number) => Uint8Array | undefined } = {},
+  ) {
     this.v = ringViews(sab);
     this.handle = handle;
     this.spinUs = opts.spinUs ?? 0;
     this.follows = opts.follows;
+    this.lent = opts.lent;
   }
 
   async run(): Promise<void> {
@@ -109,14 +120,20 @@ export class RingServer {
   }
 
   private dispatch(slot: number): void {
-    const { id, request, dataPos } = decodeRequest(this.v, slot);
+    const { id, request, dataPos, buffer } = decodeRequest(this.v, slot);
     const length = request.op === 'read' || request.op === 'write' ? request.length : 0;
-    const data = this.v.arena.subarray(dataPos, dataPos + length);
     this.follows?.catchUp();
     let done: Promise<unknown>;
     this.outstanding++;
     try {
-      done = this.handle(request, data);
+      const area = buffer === 0 ? this.v.arena : this.lent?.(buffer);
+      if (!area || dataPos + length > area.length) {
+        throw new DiskError(
+          'EINVAL',
+          `The request names buffer ${buffer}, which this disk was not lent: use allocBuffer().`,
+        );
+      }
+      done = this.handle(request, area.subarray(dataPos, dataPos + length));
     } catch (err) {
       done = Promise.reject(err);
     }
