@@ -52,6 +52,8 @@ export interface RoundResult extends RoundSpec {
   midFlush: boolean;
   /** Writes acknowledged early (in the shared ring) that the worker had not answered when the plug was pulled. */
   earlyInRing: number;
+  /** Writes went from memory lent by allocBuffer() (shared memory, even seeds). */
+  lent: boolean;
   /** close scenario: close() resolved before the plug was pulled. */
   closeAcked: boolean;
   unclean: boolean | null;
@@ -277,6 +279,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     inFlightAtCrash: 0,
     midFlush: false,
     earlyInRing: 0,
+    lent: false,
     closeAcked: false,
     unclean: null,
     size: null,
@@ -352,6 +355,11 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         opened.powerLoss();
       };
       const opts: WorkloadOptions = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
+      // Half the rounds write from lent memory (not copied, never acknowledged early): the seed decides, no draw.
+      if (opened.transportKind === 'shared-memory' && spec.seed % 2 === 0) {
+        opts.lent = await opened.allocBuffer(8 << 20);
+        r.lent = true;
+      }
       let pulled: Promise<void> = Promise.resolve();
       if (spec.scenario === 'random' || spec.scenario === 'overlay') {
         opts.crash = wd.randomCrashPoint(spec.seed, cfg.requests);

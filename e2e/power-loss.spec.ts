@@ -432,6 +432,10 @@ test('the modes differ: unsafe and writeback lose unflushed writes in practice, 
   );
   if (shared && roundsPer() >= ROUNDS_TO_SEE_LOSSES) expect(early.length).toBeGreaterThan(0);
   if (!shared) expect(early.length, 'no early acks without shared memory').toBe(0);
+  // And with writes from memory lent by allocBuffer().
+  const lent = results.filter((r) => r.lent);
+  console.log(`allocBuffer: ${lent.length} rounds wrote from lent memory`);
+  if (shared) expect(lent.length, 'rounds with lent memory').toBeGreaterThan(0);
 });
 
 test('replay one round: CRASH_REPLAY=scenario:mode:model:seed', async () => {

@@ -45,6 +45,36 @@ describe('crash workload', () => {
     expect(kinds.has('write')).toBe(true);
   });
 
+  it('lent memory: writes that fit go from stretches of it, never two in flight over one byte; the image is the same', async () => {
+    const lent = new Uint8Array(new SharedArrayBuffer(3 << 20), 1000, 2 << 20); // a view, not at its buffer's start
+    const held: [number, number][] = [];
+    let fromLent = 0;
+    const d = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size: SIZE });
+    const disk: WorkloadDisk = {
+      write: (o, data, opts) => {
+        if (data.buffer !== lent.buffer) return d.write(o, data, opts);
+        fromLent++;
+        const stretch: [number, number] = [data.byteOffset, data.byteOffset + data.length];
+        expect(stretch[0]).toBeGreaterThanOrEqual(lent.byteOffset);
+        expect(stretch[1]).toBeLessThanOrEqual(lent.byteOffset + lent.length);
+        for (const [s, e] of held) expect(stretch[0] >= e || stretch[1] <= s, 'overlaps a write in flight').toBe(true);
+        held.push(stretch);
+        const copy = data.slice(); // what the caller must not change until the write settles
+        return d.write(o, data, opts).then(() => {
+          sameBytes(data, copy, 'lent bytes changed while their write was in flight');
+          held.splice(held.indexOf(stretch), 1);
+        });
+      },
+      flush: () => d.flush(),
+      discard: (o, n) => d.discard(o, n),
+      setCacheMode: (m) => d.setCacheMode(m),
+    };
+    const r = await runWorkload(disk, { seed: 11, size: SIZE, initialMode: 'writeback', requests: 300, lent });
+    expect(r.acked).toBe(300);
+    expect(fromLent, 'most writes fit the lent memory').toBeGreaterThan(100);
+    sameBytes(await d.read(0, SIZE), expectedImage(r.log.entries, SIZE), 'image');
+  });
+
   it('without a crash every request is acknowledged and a clean close keeps exactly the expected image', async () => {
     const data = new MemoryStore();
     const meta = new MemoryStore();

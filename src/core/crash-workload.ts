@@ -64,6 +64,12 @@ export interface WorkloadOptions {
   onCrash?: () => void;
   /** Called after every issue and acknowledgement (to persist the log across a page reload, say). */
   onLog?: (log: WorkloadLog) => void;
+  /**
+   * Memory lent by disk.allocBuffer(): writes that find a free stretch of
+   * it are written from there (not copied by the disk: held until they
+   * settle), the others as usual. Changes nothing in the requests.
+   */
+  lent?: Uint8Array;
 }
 
 export interface WorkloadResult {
@@ -195,6 +201,8 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
     );
   };
 
+  const stretches = o.lent ? new LentStretches(o.lent) : undefined;
+
   const issueOne = () => {
     const r = rnd();
     if (r < flushRate) {
@@ -227,7 +235,15 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
       const seed = pick(2 ** 31);
       const fua = rnd() < fuaRate;
       const e = log.write(offset, length, seed, fua);
-      track(e, disk.write(offset, patternBytes(length, seed), { fua }));
+      const lent = stretches?.take(length);
+      if (lent) {
+        const done = disk.write(offset, patternBytes(length, seed, lent), { fua });
+        track(e, done);
+        const free = () => stretches?.give(lent);
+        done.then(free, free);
+      } else {
+        track(e, disk.write(offset, patternBytes(length, seed), { fua }));
+      }
     }
   };
 
@@ -248,6 +264,33 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
   if (o.crash && !res.crashed) crash('end');
   if (timer !== undefined) clearTimeout(timer);
   return res;
+}
+
+/**
+ * Stretches of a lent buffer for writes in flight: first fit, each held
+ * until its write settles (answers come out of order).
+ */
+class LentStretches {
+  /** [start, end) of the stretches held, by start. */
+  private held: [number, number][] = [];
+  constructor(private readonly memory: Uint8Array) {}
+
+  take(length: number): Uint8Array | undefined {
+    let at = 0;
+    let i = 0;
+    for (; i < this.held.length; i++) {
+      if (this.held[i][0] - at >= length) break;
+      at = this.held[i][1];
+    }
+    if (at + length > this.memory.length) return undefined;
+    this.held.splice(i, 0, [at, at + length]);
+    return this.memory.subarray(at, at + length);
+  }
+
+  give(stretch: Uint8Array): void {
+    const start = stretch.byteOffset - this.memory.byteOffset;
+    this.held = this.held.filter(([s]) => s !== start);
+  }
 }
 
 /** Lengths from 512 B to 1 MiB: sector and block multiples, odd sizes, a few large ones. */
