@@ -234,7 +234,8 @@ const bench = {
     const index = WORKLOADS.findIndex((w) => w.id === workload);
     const { disk, io, expect, spec } = t;
     const before = await disk.stats();
-    const r = await engine.runAsync(io, WORKLOADS[index], depth, expect, runSeed(index, depth, repeat), regionOf(spec));
+    const seed = runSeed(index, depth, repeat);
+    const r = await engine.runAsync(io, WORKLOADS[index], depth, expect, seed, regionOf(spec), spec.batch === true);
     const after = await disk.stats();
     const stats: Record<string, number> = {};
     for (const k of STAT_DELTAS) stats[k] = after[k] - before[k];

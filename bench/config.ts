@@ -152,6 +152,8 @@ export type TargetSpec =
       prepare: boolean;
       /** Lanes write from and read into memory lent by disk.allocBuffer() (no copy on the page). */
       lent?: boolean;
+      /** Requests issued `depth` at a time, then all awaited (not pipelined). */
+      batch?: boolean;
     }
   | { kind: 'raw'; id: RawId }
   /**

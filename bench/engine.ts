@@ -343,6 +343,8 @@ export class Engine {
     expect: Expectation,
     seed: number,
     region = this.cfg.region,
+    /** Issue `depth` requests, await them all, repeat (what many callers write) instead of keeping `depth` in flight. */
+    batch = false,
   ): Promise<RunResult> {
     this.warm(depth);
     const stream = new OpStream(w, region, seed);
@@ -374,9 +376,41 @@ export class Engine {
         lat.add(performance.now() - t);
       }
     };
-    const lanes: Promise<void>[] = [];
-    for (let i = 0; i < depth; i++) lanes.push(lane(i));
-    await Promise.all(lanes);
+    /** Issued-then-awaited: `depth` requests together, then all of them awaited, again and again. */
+    const batches = async (): Promise<void> => {
+      const round: Promise<void>[] = [];
+      let flushDue = false;
+      while (performance.now() - t0 < budget) {
+        const t = performance.now();
+        round.length = 0;
+        for (let i = 0; i < depth; i++) {
+          const isRead = stream.next();
+          const off = stream.offset;
+          if (isRead) {
+            const gen = w.bs === BLOCK ? expect.gens[off / BLOCK] : -1;
+            round.push(io.read(off, w.bs, i).then((data) => void (bad += checkStamps(data, off, gen, expect))));
+            reads++;
+          } else {
+            const wb = io.laneWriteBuffer?.(i) ?? this.writeBuffer(i);
+            round.push(io.write(off, wb.fill(off, w.bs, expect.issue(off, w.bs)), i));
+            writes++;
+            if (w.flushEvery > 0 && writes % w.flushEvery === 0) flushDue = true;
+          }
+        }
+        await Promise.all(round);
+        if (flushDue) await io.flush();
+        flushDue = false;
+        const ms = performance.now() - t;
+        for (let i = 0; i < depth; i++) lat.add(ms);
+      }
+    };
+    if (batch) {
+      await batches();
+    } else {
+      const lanes: Promise<void>[] = [];
+      for (let i = 0; i < depth; i++) lanes.push(lane(i));
+      await Promise.all(lanes);
+    }
     const tf = performance.now();
     if (hasWrites(w)) await io.flush();
     const t1 = performance.now();

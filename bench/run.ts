@@ -254,6 +254,9 @@ function libTarget(backend: (typeof BACKENDS)[number]['id'], mode: (typeof CACHE
   } as const satisfies TargetSpec;
 }
 
+/** The library target also measured issued-then-awaited. */
+const BATCH_OF = 'writeback/opfs';
+
 /** The library target also measured with lanes in allocBuffer() memory. */
 const LENT_OF = 'writeback/opfs';
 
@@ -289,6 +292,15 @@ function plan(o: ReturnType<typeof options>): Planned[] {
           target: lent,
           what: `webdisk ${mode} on ${b.id}, writing from and reading into disk.allocBuffer() memory`,
           cases: cases(lent.id, (w) => w.id === 'seq-write' || w.id === 'seq-read'),
+        });
+      }
+      if (t.id === BATCH_OF) {
+        // Issued-then-awaited beside pipelined: random writes at the depths above 1.
+        const batch = { ...t, id: `${t.id}/batch`, diskName: `${t.diskName}-batch`, batch: true };
+        out.push({
+          target: batch,
+          what: `webdisk ${mode} on ${b.id}, requests issued a queue depth at a time and all awaited`,
+          cases: cases(batch.id, (w) => w.id === 'rand-write').filter((c) => c.depth > 1),
         });
       }
       if (t.id === SYNC_OF && o.depths.includes(1)) {
