@@ -5,7 +5,7 @@ import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import type { DiskStats } from '../src/core/types';
 import type { Request } from '../src/protocol/messages';
-import { ringViews } from '../src/protocol/ring';
+import { FIRST_LENT_BUFFER, ringViews } from '../src/protocol/ring';
 import { MemoryStore } from '../src/stores/memory-store';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
@@ -19,10 +19,10 @@ import { pattern, rejectsWith, sameBytes, state } from './helpers';
 async function ringDisk(
   size: number,
   arena: number,
-  opts: { fails?: (offset: number) => DiskError | undefined; start?: boolean } = {},
+  opts: { fails?: (offset: number) => DiskError | undefined; start?: boolean; staging?: number } = {},
 ) {
   const dev = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size, cacheSize: 16 * 1024 });
-  const client = new RingTransport(arena);
+  const client = new RingTransport(arena, opts.staging);
   const lent = new Map<number, Uint8Array>();
   const server = new RingServer(
     client.sab,
@@ -33,7 +33,7 @@ async function ringDisk(
     },
     { lent: (id) => lent.get(id) },
   );
-  let lends = 0;
+  let lends = FIRST_LENT_BUFFER - 1;
   if (opts.start !== false) void server.run();
   const call = (r: Request, data?: Uint8Array) => client.call(r, data);
   return {
@@ -92,9 +92,11 @@ describe('shared-memory ring transport', () => {
           }),
           { minLength: 1, maxLength: 700 },
         ),
-        async (ops) => {
+        fc.boolean(),
+        async (ops, stagingSmall) => {
           const size = 65_536;
-          const d = await ringDisk(size, 16 * 1024); // tiny arena: forces the backlog
+          // Tiny arena: forces the backlog; staging room for a few writes, or plenty.
+          const d = await ringDisk(size, 16 * 1024, { staging: stagingSmall ? 12_000 : undefined });
           const model = new Uint8Array(size);
           const checks: Promise<void>[] = [];
           ops.forEach((o, i) => {
@@ -139,22 +141,37 @@ describe('shared-memory ring transport', () => {
     );
   });
 
-  it('ackOnPublish: a write is acknowledged once in the ring, before the worker takes it; FUA and backlogged ones are not', async () => {
-    const d = await ringDisk(65_536, 16 * 1024, { start: false });
+  it('ackOnPublish: a write is acknowledged once in the ring, before the worker takes it; FUA and backlogged ones are not; a backlogged copy waits in the staging area', async () => {
+    // 16 KiB of arena, 10 KiB of staging area.
+    const d = await ringDisk(65_536, 16 * 1024, { start: false, staging: 10 * 1024 });
+    const staging = ringViews(d.client.sab).staging;
     const early = d.write(0, pattern(4096, 1), true);
     expect(await state(early), 'in the ring: acknowledged with no worker running').toBe('settled');
     const fua = d.write(4096, pattern(4096, 2), true, true);
     const late = d.write(8192, pattern(4096, 3), false);
-    // 16 KiB of arena: this one waits in the backlog, acknowledged only once in the ring.
-    const backlogged = d.write(12_288, pattern(8192, 4), true);
-    const read = d.read(0, 4096);
+    // Past the arena: its copy waits in the staging area, where the worker will read it.
+    const staged = d.write(12_288, pattern(8192, 4), true);
+    sameBytes(staging.subarray(0, 8192), pattern(8192, 4), 'copied into the staging area at once');
+    // Past the staging area too: a plain copy.
+    const backlogged = d.write(20_480, pattern(4096, 5), true);
+    expect(
+      staging.subarray(8192).every((b) => b === 0),
+      'no room: not staged',
+    ).toBe(true);
+    const read = d.read(0, 24_576);
     expect(await state(fua), 'a FUA write waits for the worker').toBe('pending');
     expect(await state(late), 'a write without ackOnPublish waits').toBe('pending');
+    expect(await state(staged), 'a backlogged write waits, staged or not').toBe('pending');
     expect(await state(backlogged), 'a backlogged write waits').toBe('pending');
     d.run();
-    await Promise.all([fua, late, backlogged]);
-    // A read issued after the early write sees it: the ring is FIFO.
-    sameBytes(await read, pattern(4096, 1), 'read after an early-acknowledged write');
+    await Promise.all([fua, late, staged, backlogged]);
+    // A read issued after them sees them all, the staged one read by the worker from the staging area: FIFO.
+    const want = new Uint8Array(24_576);
+    [pattern(4096, 1), pattern(4096, 2), pattern(4096, 3), pattern(8192, 4), pattern(4096, 5)].reduce((at, p) => {
+      want.set(p, at);
+      return at + p.length;
+    }, 0);
+    sameBytes(await read, want, 'read after early, staged and backlogged writes');
     await d.flush();
     d.server.stop();
   });

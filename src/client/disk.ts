@@ -6,6 +6,7 @@ import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import { type ExportOptions, exportDisk } from '../images/export';
 import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
+import { FIRST_LENT_BUFFER } from '../protocol/ring';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
 import { type OpenSyncOptions, SyncPorts } from './sync-ports';
@@ -64,7 +65,7 @@ export class Disk {
   private nextFill = 1;
   /** allocBuffer() calls waiting for the worker to hold their buffer, by id. */
   private readonly lends = new Map<number, { resolve(): void; reject(e: DiskError): void }>();
-  private nextLend = 1;
+  private nextLend = FIRST_LENT_BUFFER;
   private lentBytes = 0;
 
   /** @internal Use openDisk(). */

@@ -1,22 +1,24 @@
 import { DiskError, type DiskErrorData, errorFromData } from '../core/errors';
 import type { Op, Reply, ReplyOf, Request, RequestOf } from '../protocol/messages';
 import {
+  BUFFER_STAGING,
   CTRL,
   DEFAULT_ARENA,
   decodeResponse,
   encodeRequest,
   MAX_CHUNK,
+  newRing,
   RING_SLOTS,
   type RingViews,
-  ringBytes,
   ringViews,
   STATUS_OK,
   waitChange,
 } from '../protocol/ring';
+import { StagingArea, type Stretch } from './staging';
 import type { CallOptions, HeldRead, Transport } from './transport';
 
-/** Bound on the memory kept for backlogged writes' copies. */
-const MAX_SPARE_BYTES = 32 * 1024 * 1024;
+/** Shared memory for the copies of writes waiting for room in the ring (past it, a plain copy). */
+const STAGING_BYTES = 64 * 1024 * 1024;
 
 interface InFlight {
   id: number;
@@ -33,6 +35,8 @@ interface InFlight {
   held: boolean;
   /** Its data is in a lent buffer, not the arena: a read's result is in place when answered. */
   lent: boolean;
+  /** A staged write's stretch of the staging area, freed when answered. */
+  stretch: Stretch | undefined;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
 }
@@ -40,6 +44,8 @@ interface InFlight {
 interface Waiting {
   request: Request;
   data: Uint8Array | undefined;
+  /** A write's copy in the staging area: its stretch. */
+  stretch: Stretch | undefined;
   ackOnPublish: boolean;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
@@ -68,9 +74,8 @@ export class RingTransport implements Transport {
   private readonly inflight: InFlight[] = [];
   private readonly byId = new Map<number, InFlight>();
   private backlog: Waiting[] = [];
-  /** Reused buffers for backlogged writes' copies (fresh memory is slow; these are not). */
-  private spares: Uint8Array[] = [];
-  private spareBytes = 0;
+  /** Where backlogged writes' copies wait: in the ring's buffer, after the arena, where the worker reads them. */
+  private readonly staging: StagingArea;
   private listening = false;
   private dead: DiskError | undefined;
   /** The first error of a write acknowledged at publish, for the next flush or close (QEMU reports write-back errors at fsync). */
@@ -78,13 +83,15 @@ export class RingTransport implements Transport {
   /** Buffers lent to the worker (disk.allocBuffer()), by memory: their number in requests. */
   private readonly lentIds = new Map<ArrayBufferLike, number>();
 
-  constructor(arenaBytes = DEFAULT_ARENA) {
+  constructor(arenaBytes = DEFAULT_ARENA, stagingBytes = STAGING_BYTES) {
     this.arenaSize = arenaBytes;
     this.chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(arenaBytes / 2)));
-    this.sab = new SharedArrayBuffer(ringBytes(arenaBytes));
+    this.sab = newRing(arenaBytes, stagingBytes);
     this.v = ringViews(this.sab);
     // Touch the arena once: first-touch page faults are slow on this platform.
+    // (The staging area is touched as backlogs first use it.)
     this.v.arena.fill(0);
+    this.staging = new StagingArea(this.v.staging);
   }
 
   handle(): boolean {
@@ -114,12 +121,17 @@ export class RingTransport implements Transport {
       return this.split(request, data, early);
     }
     return new Promise((resolve, reject) => {
-      if (this.backlog.length === 0 && this.tryPublish(request, data, early, resolve, reject)) return;
+      if (this.backlog.length === 0 && this.tryPublish(request, data, early, resolve, reject, undefined)) return;
       // Copy now: the caller may reuse its buffer as soon as write() returns.
-      // Acknowledged only once published: the backlog's memory is not bounded by the ring.
+      // Into the staging area (shared, bounded), where the worker reads it
+      // once the request gets a slot: one copy. Past the area's room, a
+      // plain copy (and a second one into the arena). Acknowledged once
+      // published either way: the backlog is not bounded by the ring.
+      const staged = request.op === 'write' && data && !lent ? this.staging.take(data) : undefined;
       this.backlog.push({
         request,
-        data: request.op === 'write' && data && !lent ? this.spareCopy(data) : data,
+        data: staged ? staged.view : request.op === 'write' && data && !lent ? data.slice() : data,
+        stretch: staged?.stretch,
         ackOnPublish: early,
         resolve,
         reject,
@@ -156,11 +168,18 @@ export class RingTransport implements Transport {
         const pos = entry.start % this.arenaSize;
         resolve(this.v.arena.subarray(pos, pos + length));
       };
-      if (this.backlog.length === 0 && this.tryPublish(request, undefined, false, answered, reject)) {
+      if (this.backlog.length === 0 && this.tryPublish(request, undefined, false, answered, reject, undefined)) {
         entry = this.inflight[this.inflight.length - 1];
         entry.held = true;
       } else {
-        this.backlog.push({ request, data: undefined, ackOnPublish: false, resolve: answered, reject });
+        this.backlog.push({
+          request,
+          data: undefined,
+          stretch: undefined,
+          ackOnPublish: false,
+          resolve: answered,
+          reject,
+        });
       }
     });
     bytes.catch(() => undefined); // awaited by the caller, or released unread
@@ -193,28 +212,6 @@ export class RingTransport implements Transport {
     this.backlog = [];
   }
 
-  /** Copies a backlogged write's data into a spare buffer (or a new one). */
-  private spareCopy(data: Uint8Array): Uint8Array {
-    const i = this.spares.findIndex((b) => b.length >= data.length);
-    let buf: Uint8Array;
-    if (i >= 0) {
-      buf = this.spares.splice(i, 1)[0];
-      this.spareBytes -= buf.length;
-    } else {
-      buf = new Uint8Array(Math.max(data.length, 64 * 1024));
-    }
-    buf.set(data);
-    return buf.subarray(0, data.length);
-  }
-
-  /** Keeps up to MAX_SPARE_BYTES of spare buffers for the next backlog. */
-  private returnSpare(view: Uint8Array): void {
-    const buf = new Uint8Array(view.buffer, 0, view.buffer.byteLength);
-    if (this.spareBytes + buf.length > MAX_SPARE_BYTES) return;
-    this.spares.push(buf);
-    this.spareBytes += buf.length;
-  }
-
   /** Big reads and writes go as chunks, in order; the result is assembled here. */
   private async split(request: Request, data: Uint8Array | undefined, early: boolean): Promise<Reply | undefined> {
     if (request.op !== 'read' && request.op !== 'write') throw new Error('unreachable');
@@ -242,19 +239,28 @@ export class RingTransport implements Transport {
     ackOnPublish: boolean,
     resolve: (v: Reply | undefined) => void,
     reject: (e: DiskError) => void,
+    stretch: Stretch | undefined,
   ): boolean {
     if (this.inflight.length >= RING_SLOTS) return false;
     if (this.inflight.length === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
-    const lentId = data ? this.lentIds.get(data.buffer) : undefined;
-    const lent = lentId !== undefined;
-    const bytes = !lent && (request.op === 'read' || request.op === 'write') ? request.length : 0;
+    // Where the bytes are: the staging area (a staged write), a lent buffer, or the arena.
+    const buffer = stretch ? BUFFER_STAGING : data ? this.lentIds.get(data.buffer) : undefined;
+    const lent = buffer !== undefined;
+    // Arena space: a request's own bytes; a staged write reserves its length
+    // unused, so that staging changes where the worker reads, not how much
+    // the ring lets in (the early acknowledgements' bound).
+    const bytes = (!lent || stretch) && (request.op === 'read' || request.op === 'write') ? request.length : 0;
     let start = this.head;
     const within = start % this.arenaSize;
     // A window never wraps around the arena's end: skip to its start.
     if (within + bytes > this.arenaSize) start += this.arenaSize - within;
     if (start + bytes - this.tail > this.arenaSize) return false;
-    const pos = lent ? (data as Uint8Array).byteOffset : start % this.arenaSize;
-    if (request.op === 'write' && data && bytes > 0) this.v.arena.set(data, pos);
+    const pos = !lent
+      ? start % this.arenaSize
+      : stretch
+        ? (data as Uint8Array).byteOffset - this.v.staging.byteOffset
+        : (data as Uint8Array).byteOffset;
+    if (request.op === 'write' && data && bytes > 0 && !lent) this.v.arena.set(data, pos);
     this.head = start + bytes;
     const id = this.nextId++;
     const into = request.op === 'read' ? data : undefined;
@@ -268,12 +274,13 @@ export class RingTransport implements Transport {
       acked: ackOnPublish,
       held: false,
       lent,
+      stretch,
       resolve,
       reject,
     };
     this.inflight.push(f);
     this.byId.set(id, f);
-    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos, lentId);
+    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos, buffer);
     this.published = (this.published + 1) | 0;
     Atomics.store(this.v.ctrl, CTRL.reqSeq, this.published);
     Atomics.notify(this.v.ctrl, CTRL.reqSeq);
@@ -302,6 +309,7 @@ export class RingTransport implements Transport {
       if (!f) continue;
       this.byId.delete(id);
       f.done = true;
+      if (f.stretch) this.staging.free(f.stretch);
       if (status !== STATUS_OK) {
         const err = errorFromData(json as DiskErrorData);
         if (f.acked) this.latch(err);
@@ -333,9 +341,8 @@ export class RingTransport implements Transport {
     }
     while (this.backlog.length > 0) {
       const w = this.backlog[0];
-      if (!this.tryPublish(w.request, w.data, w.ackOnPublish, w.resolve, w.reject)) break;
+      if (!this.tryPublish(w.request, w.data, w.ackOnPublish, w.resolve, w.reject, w.stretch)) break;
       this.backlog.shift();
-      if (w.request.op === 'write' && w.data && !this.lentIds.has(w.data.buffer)) this.returnSpare(w.data);
     }
   }
 }

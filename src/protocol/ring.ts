@@ -40,13 +40,22 @@ export const CTRL = {
   closed: 3,
   /** A SyncDisk's ring only: 1 once a SyncDisk has claimed the port (one thread per ring). */
   owner: 4,
+  /** Bytes of the arena when a staging area follows it (0: the arena is the rest of the buffer). */
+  arenaBytes: 5,
   size: 16,
 } as const;
 
 /** Float64 fields of a request slot. */
+/** A request's data is in the arena. */
+export const BUFFER_ARENA = 0;
+/** In the client's staging area (writes that waited for room in the ring). */
+export const BUFFER_STAGING = 1;
+/** The first number of a buffer lent by disk.allocBuffer(). */
+export const FIRST_LENT_BUFFER = 2;
+
 /**
- * Float64 fields of a request slot. `buffer`: where dataPos points — 0 the
- * arena, n > 0 the client's lent buffer n (disk.allocBuffer()).
+ * Float64 fields of a request slot. `buffer`: where dataPos points — the
+ * arena, the staging area, or a buffer lent by disk.allocBuffer().
  */
 export const REQ = { op: 0, id: 1, offset: 2, length: 3, dataPos: 4, flag: 5, buffer: 6, size: 7 } as const;
 /** Float64 fields of a response slot. */
@@ -73,10 +82,26 @@ export interface RingViews {
   resp: Float64Array;
   text: Uint8Array;
   arena: Uint8Array;
+  /** Where writes that waited for room in the ring are copied (empty in a SyncDisk's ring). */
+  staging: Uint8Array;
 }
 
-export function ringBytes(arena: number): number {
-  return CTRL.size * 4 + RING_SLOTS * REQ.size * 8 + RING_SLOTS * RESP.size * 8 + RING_SLOTS * RESPONSE_TEXT + arena;
+export function ringBytes(arena: number, staging = 0): number {
+  return (
+    CTRL.size * 4 +
+    RING_SLOTS * REQ.size * 8 +
+    RING_SLOTS * RESP.size * 8 +
+    RING_SLOTS * RESPONSE_TEXT +
+    arena +
+    staging
+  );
+}
+
+/** A ring's buffer with an arena of `arena` bytes and a staging area of `staging` after it. */
+export function newRing(arena: number, staging = 0): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(ringBytes(arena, staging));
+  if (staging > 0) new Int32Array(sab, 0, CTRL.size)[CTRL.arenaBytes] = arena;
+  return sab;
 }
 
 /** The power switch as a one-element view, as PowerSwitchStore reads it. */
@@ -94,8 +119,10 @@ export function ringViews(sab: SharedArrayBuffer): RingViews {
   at += RING_SLOTS * RESP.size * 8;
   const text = new Uint8Array(sab, at, RING_SLOTS * RESPONSE_TEXT);
   at += RING_SLOTS * RESPONSE_TEXT;
-  const arena = new Uint8Array(sab, at);
-  return { ctrl, req, resp, text, arena };
+  const arenaBytes = ctrl[CTRL.arenaBytes] || sab.byteLength - at;
+  const arena = new Uint8Array(sab, at, arenaBytes);
+  const staging = new Uint8Array(sab, at + arenaBytes);
+  return { ctrl, req, resp, text, arena, staging };
 }
 
 /** A request as the worker decodes it from its slot. */

@@ -1,6 +1,8 @@
 import { DiskError, errorToData } from '../core/errors';
 import type { Request } from '../protocol/messages';
 import {
+  BUFFER_ARENA,
+  BUFFER_STAGING,
   CTRL,
   decodeRequest,
   encodeResponse,
@@ -126,7 +128,8 @@ export class RingServer {
     let done: Promise<unknown>;
     this.outstanding++;
     try {
-      const area = buffer === 0 ? this.v.arena : this.lent?.(buffer);
+      const area =
+        buffer === BUFFER_ARENA ? this.v.arena : buffer === BUFFER_STAGING ? this.v.staging : this.lent?.(buffer);
       if (!area || dataPos + length > area.length) {
         throw new DiskError(
           'EINVAL',
