@@ -90,7 +90,8 @@ describe('shared-memory ring transport', () => {
             early: fc.boolean(),
             flush: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
           }),
-          { minLength: 1, maxLength: 700 },
+          // Hundreds: fast-check's default size would keep these arrays short.
+          { minLength: 100, maxLength: 700 },
         ),
         fc.boolean(),
         async (ops, stagingSmall) => {

@@ -9,6 +9,7 @@ import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
 import { FIRST_LENT_BUFFER } from '../protocol/ring';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
+import { SharedCacheReader } from './shared-cache-reader';
 import { type OpenSyncOptions, SyncPorts } from './sync-ports';
 import type { HeldRead, Transport } from './transport';
 
@@ -66,6 +67,8 @@ export class Disk {
   /** allocBuffer() calls waiting for the worker to hold their buffer, by id. */
   private readonly lends = new Map<number, { resolve(): void; reject(e: DiskError): void }>();
   private nextLend = FIRST_LENT_BUFFER;
+  /** The worker's block cache in shared memory: small reads that hit it are served here. */
+  private readonly sharedCache: SharedCacheReader | undefined;
   private lentBytes = 0;
 
   /** @internal Use openDisk(). */
@@ -84,6 +87,7 @@ export class Disk {
     this.transportKind = transport.kind;
     this.power = power;
     this.syncPorts = new SyncPorts(worker, info);
+    this.sharedCache = info.sharedCache && transport.idle ? new SharedCacheReader(info.sharedCache) : undefined;
   }
 
   /** The current cache mode. */
@@ -177,9 +181,27 @@ export class Disk {
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
+    const bad = this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES));
+    if (bad) return bad;
+    if (this.canReadShared(length)) {
+      const out = new Uint8Array(length);
+      if (this.sharedCache?.tryRead(offset, out)) return Promise.resolve(out);
+    }
+    return this.transport.call({ op: 'read', offset, length });
+  }
+
+  /**
+   * A read may be served from the worker's shared cache (a hit costs no
+   * crossing) when none of this disk's calls is unanswered — so each has
+   * taken effect — and the mode caches reads.
+   */
+  private canReadShared(length: number): boolean {
     return (
-      this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES)) ??
-      this.transport.call({ op: 'read', offset, length })
+      this.sharedCache !== undefined &&
+      length > 0 &&
+      this.modeSwitches === 0 &&
+      CACHE_POLICY[this.mode].readCache &&
+      this.transport.idle?.() === true
     );
   }
 
@@ -196,7 +218,10 @@ export class Disk {
           throw new DiskError('EINVAL', 'readInto: the destination must be a Uint8Array.');
         }
         checkRange(offset, into.length, this.size, 'read', MAX_IO_BYTES);
-      }) ?? this.transport.call({ op: 'read', offset, length: into.length }, into)
+      }) ??
+      (this.canReadShared(into.length) && this.sharedCache?.tryRead(offset, into)
+        ? Promise.resolve(into)
+        : this.transport.call({ op: 'read', offset, length: into.length }, into))
     );
   }
 
@@ -261,7 +286,19 @@ export class Disk {
   }
 
   stats(): Promise<DiskStats> {
-    return this.guard() ?? this.transport.call({ op: 'stats' });
+    const bad = this.guard();
+    if (bad) return bad;
+    return this.transport.call({ op: 'stats' }).then((s) => {
+      // Reads the page served from the shared cache never reached the worker.
+      const served = this.sharedCache?.served;
+      if (!served) return s;
+      return {
+        ...s,
+        reads: s.reads + served.reads,
+        bytesRead: s.bytesRead + served.bytes,
+        cacheHits: s.cacheHits + served.blocks,
+      };
+    });
   }
 
   /**

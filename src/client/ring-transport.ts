@@ -139,6 +139,12 @@ export class RingTransport implements Transport {
     });
   }
 
+  idle(): boolean {
+    if (this.backlog.length > 0) return false;
+    for (const f of this.inflight) if (!f.done) return false;
+    return true;
+  }
+
   earlyAcksInFlight(): number {
     let n = 0;
     for (const f of this.inflight) if (f.acked && !f.done) n++;

@@ -49,6 +49,8 @@ export interface Transport {
    * only): reads into it and writes from it then move no bytes on the page.
    */
   lend?(buffer: SharedArrayBuffer, id: number): void;
+  /** Every call so far has been answered (and none waits to be sent): what it did is in place in the worker. */
+  idle?(): boolean;
   /** Handles a worker message; false if it was not for the transport. */
   handle(msg: FromWorker): boolean;
   /** Writes acknowledged at publish that the worker has not answered yet (what a power cut takes from the ring). */

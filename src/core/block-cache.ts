@@ -10,6 +10,8 @@
  * left `oldest()` walking past deleted entries V8 keeps until a rehash
  * (with a working set past the cache, the worker was 92–96% busy).
  */
+import { newSharedCache, SharedIndex, sharedCacheViews } from '../protocol/shared-cache';
+
 const NONE = -1;
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
@@ -35,12 +37,25 @@ export class BlockCache {
   private nextSlot = 0;
   /** Highest number of blocks ever held at once. */
   peakBlocks = 0;
+  /** With `shared`: the slots, their blocks and an index in shared memory the page reads (protocol/shared-cache.ts). */
+  readonly sharedBuffer: SharedArrayBuffer | undefined;
+  private readonly sharedIndex: SharedIndex | undefined;
 
-  constructor(blockSize: number, cacheBytes: number) {
+  constructor(blockSize: number, cacheBytes: number, opts: { shared?: boolean } = {}) {
     this.blockSize = blockSize;
     this.capacity = Math.max(1, Math.floor(cacheBytes / blockSize));
     this.slotsPerSegment = Math.max(1, Math.floor(SEGMENT_BYTES / blockSize));
-    this.blockOf = new Float64Array(this.capacity);
+    if (opts.shared) {
+      this.sharedBuffer = newSharedCache(this.capacity, blockSize);
+      const v = sharedCacheViews(this.sharedBuffer);
+      this.sharedIndex = new SharedIndex(v);
+      this.blockOf = v.blockOf;
+      // One segment: the shared slots (the OS commits their pages as they are first used).
+      this.slotsPerSegment = this.capacity;
+      this.segments.push(v.data);
+    } else {
+      this.blockOf = new Float64Array(this.capacity);
+    }
     this.prev = new Int32Array(this.capacity).fill(NONE);
     this.next = new Int32Array(this.capacity).fill(NONE);
   }
@@ -84,6 +99,7 @@ export class BlockCache {
     if (slot === undefined) slot = this.nextSlot++;
     this.slots.set(block, slot);
     this.blockOf[slot] = block;
+    this.sharedIndex?.put(block, slot);
     this.append(slot);
     if (this.slots.size > this.peakBlocks) this.peakBlocks = this.slots.size;
     return this.view(slot);
@@ -105,6 +121,7 @@ export class BlockCache {
     if (slot === undefined) return;
     this.slots.delete(block);
     this.dirtySet.delete(block);
+    this.sharedIndex?.delete(block, slot);
     this.unlink(slot);
     this.freeSlots.push(slot);
   }
@@ -147,6 +164,7 @@ export class BlockCache {
     }
     this.slots.clear();
     this.dirtySet.clear();
+    this.sharedIndex?.clear();
     this.head = this.tail = NONE;
   }
 

@@ -1,3 +1,4 @@
+import { SHARED_CTRL, sharedCacheViews } from '../protocol/shared-cache';
 import { BlockCache } from './block-cache';
 import { CACHE_POLICY, type CachePolicy } from './cache-modes';
 import { deferred } from './deferred';
@@ -49,6 +50,8 @@ export interface DeviceOptions {
   cache?: CacheMode;
   /** Requests at least this large go around the cache (default BYPASS_BYTES; tests lower it). */
   bypassBytes?: number;
+  /** Keep the block cache in shared memory the page reads under a sequence lock (protocol/shared-cache.ts). */
+  sharedCache?: boolean;
 }
 
 /**
@@ -92,6 +95,10 @@ export class BlockDevice {
   /** Store writes issued and not yet complete, oldest first (bounds their memory). */
   private readonly outstanding: { done: Promise<unknown>; bytes: number }[] = [];
   private outstandingBytes = 0;
+  /** The shared cache's sequence lock (odd while requests run), if the cache is shared. */
+  private readonly seq: Int32Array | undefined;
+  /** Requests not settled yet: the shared cache may change while there are any. */
+  private running = 0;
   /** Reused staging buffer for coalesced store I/O. */
   private staging = new Uint8Array(0);
   private readStaging = new Uint8Array(0);
@@ -104,6 +111,7 @@ export class BlockDevice {
     mode: CacheMode;
     unclean: boolean;
     bypassBytes: number;
+    sharedCache: boolean;
   }) {
     this.bypassBytes = opts.bypassBytes;
     this.data = opts.data;
@@ -114,7 +122,8 @@ export class BlockDevice {
     this.uncleanShutdown = opts.unclean;
     this.mode = opts.mode;
     this.policy = CACHE_POLICY[opts.mode];
-    this.cache = new BlockCache(this.blockSize, opts.cacheSize);
+    this.cache = new BlockCache(this.blockSize, opts.cacheSize, { shared: opts.sharedCache });
+    if (this.cache.sharedBuffer) this.seq = sharedCacheViews(this.cache.sharedBuffer).ctrl;
     this.counters.cacheCapacityBytes = this.cache.capacity * this.blockSize;
   }
 
@@ -164,6 +173,7 @@ export class BlockDevice {
       mode,
       unclean: existing ? !existing.clean : false,
       bypassBytes: opts.bypassBytes ?? BYPASS_BYTES,
+      sharedCache: opts.sharedCache === true,
     });
     device.flagPending = !flagDurable;
     return device;
@@ -328,7 +338,9 @@ export class BlockDevice {
     } catch (err) {
       return Promise.reject(toDiskError(err));
     }
-    return new Promise<T>((resolve, reject) => {
+    const seq = this.seq;
+    if (seq && this.running++ === 0) Atomics.add(seq, SHARED_CTRL.seq, 1); // odd: the cache may change
+    const answer = new Promise<T>((resolve, reject) => {
       this.queue = this.queue.then(async () => {
         this.deferred = undefined;
         try {
@@ -347,6 +359,17 @@ export class BlockDevice {
         }
       });
     });
+    if (!seq) return answer;
+    const settled = () => {
+      if (--this.running === 0) Atomics.add(seq, SHARED_CTRL.seq, 1); // even: the cache holds still
+    };
+    answer.then(settled, settled);
+    return answer;
+  }
+
+  /** The shared cache's memory (sharedCache: true), for the page. */
+  get sharedCache(): SharedArrayBuffer | undefined {
+    return this.cache.sharedBuffer;
   }
 
   /** Runs `op` once the session's unclean flag is durable (retried here when the quota was full at open). */

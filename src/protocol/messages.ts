@@ -41,6 +41,8 @@ export interface DiskInfo {
   crashModel: CrashModel;
   /** An overlay's base: its URL, or "blob". */
   base?: string;
+  /** The worker's block cache, in shared memory (protocol/shared-cache.ts): the page reads hits itself. */
+  sharedCache?: SharedArrayBuffer;
 }
 
 /**
