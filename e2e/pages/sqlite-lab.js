@@ -195,7 +195,9 @@ export const lab = {
       await r.sqlite3.close(r.db);
       await r.vfs.close();
     } catch (err) {
+      // A database that does not open, or lacks its tables, lost every commit (unsafe may).
       result.reopenError = String(err?.message ?? err);
+      if (result.found === null) result.lost = committed;
     }
     await dropDisks(vfsName).catch(() => undefined);
     return result;
