@@ -143,5 +143,8 @@ test('summary: crashes per mode, lost commits, integrity failures (unsafe report
   test.skip(outcomes.length === 0, 'needs the crash rounds of this run');
   const md = table(outcomes);
   console.log(`\nSQLite on webdisk, ${outcomes.length} crashes:\n${md}\n`);
-  if (process.env.SQLITE_SOAK_OUT) writeFileSync(process.env.SQLITE_SOAK_OUT, `${md}\n`);
+  if (process.env.SQLITE_SOAK_OUT) {
+    const head = `# SQLite on webdisk: crash soak\n\n${new Date().toISOString().slice(0, 10)}, ${browser.version}, OPFS, base seed ${BASE} (CRASH_SEED=${BASE} repeats it), ${outcomes.length} crashes, synchronous=FULL.\n\n`;
+    writeFileSync(process.env.SQLITE_SOAK_OUT, `${head}${md}\n`);
+  }
 });
