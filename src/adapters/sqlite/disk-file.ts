@@ -35,6 +35,9 @@ export class DiskFile {
   /** Length or existence changed since the header was last written. */
   private headerDirty = false;
   private scratch = new Uint8Array(64 << 10);
+  /** Requests issued and not yet waited for (writes, discards, the header, the flush). */
+  private pending: Promise<void>[] = [];
+  private failure: unknown;
 
   private constructor(
     readonly disk: Disk,
@@ -75,9 +78,15 @@ export class DiskFile {
     return this.disk.readInto(HEADER_BYTES + offset, this.scratch.subarray(0, avail));
   }
 
-  async write(data: Uint8Array, offset: number): Promise<void> {
-    await this.zeroGapTo(offset);
-    await this.disk.write(HEADER_BYTES + offset, data);
+  /**
+   * Issues a write without waiting for it: Disk.write copies the bytes at
+   * once, later requests (a read) see it, and the next sync() waits for it
+   * and reports its error, as fsync reports a failed write-back. SQLite
+   * calls it synchronously (no async round trip per page).
+   */
+  write(data: Uint8Array, offset: number): void {
+    this.zeroGapTo(offset);
+    this.track(this.disk.write(HEADER_BYTES + offset, data));
     this.dirty = true;
     const end = offset + data.length;
     if (end > this.length) {
@@ -86,25 +95,35 @@ export class DiskFile {
     }
   }
 
-  async truncate(size: number): Promise<void> {
+  truncate(size: number): void {
     if (size === this.length) return;
-    if (size > this.length) await this.zeroGapTo(size);
+    if (size > this.length) this.zeroGapTo(size);
     else this.staleEnd = Math.max(this.staleEnd, this.length);
     this.length = size;
     this.headerDirty = true;
   }
 
-  /** xSync: the writes so far and the length, durable. Nothing to do when nothing changed. */
+  /**
+   * xSync: the writes so far and the length, durable; throws the error of
+   * any write issued since the last sync. Nothing to do when nothing changed.
+   */
   async sync(): Promise<void> {
-    if (this.headerDirty) {
+    const dirty = this.dirty;
+    const headerDirty = this.headerDirty;
+    if (headerDirty) {
       const header = encodeHeader({ exists: this.exists, length: this.length });
       // Only the length changed: one forced write is the whole sync.
-      await this.disk.write(0, header, { fua: !this.dirty });
-      this.headerDirty = false;
+      this.track(this.disk.write(0, header, { fua: !dirty }));
     }
-    if (this.dirty) {
-      await this.disk.flush();
-      this.dirty = false;
+    if (dirty) this.track(this.disk.flush());
+    this.dirty = false;
+    this.headerDirty = false;
+    try {
+      await this.settle();
+    } catch (err) {
+      this.dirty ||= dirty;
+      this.headerDirty ||= headerDirty;
+      throw err;
     }
   }
 
@@ -117,19 +136,39 @@ export class DiskFile {
     await this.sync();
   }
 
-  /** A clean close: the header as it is now, then the disk's own close (write back, sync). */
+  /** A clean close: the writes issued, the header as it is now, then the disk's own close (write back, sync). */
   async close(): Promise<void> {
+    await this.settle();
     if (this.headerDirty) await this.disk.write(0, encodeHeader({ exists: this.exists, length: this.length }));
     this.headerDirty = false;
     await this.disk.close();
   }
 
-  /** Zeroes whatever stale bytes lie between the length and `offset`. */
-  private async zeroGapTo(offset: number): Promise<void> {
+  /** Zeroes (issues a discard of) whatever stale bytes lie between the length and `offset`. */
+  private zeroGapTo(offset: number): void {
     if (offset <= this.length || this.staleEnd <= this.length) return;
     const end = Math.min(offset, this.staleEnd);
-    await this.disk.discard(HEADER_BYTES + this.length, end - this.length);
+    this.track(this.disk.discard(HEADER_BYTES + this.length, end - this.length));
     this.dirty = true;
     if (offset >= this.staleEnd) this.staleEnd = this.length;
+  }
+
+  /** Keeps a request issued without waiting: its error is thrown by the next settle(). */
+  private track(request: Promise<void>): void {
+    this.pending.push(
+      request.catch((err: unknown) => {
+        this.failure ??= err;
+      }),
+    );
+  }
+
+  /** Waits for every request issued so far; throws the first error among them. */
+  private async settle(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    await Promise.all(pending);
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure !== undefined) throw failure;
   }
 }

@@ -197,7 +197,8 @@ export class WebdiskVFS extends FacadeVFS {
     }
   }
 
-  async jWrite(pFile: number, pData: WasmBytes, offset: number): Promise<number> {
+  /** Synchronous: the write is issued, and waited for (its error reported) by the next xSync (see DiskFile.write). */
+  jWrite(pFile: number, pData: WasmBytes, offset: number): number {
     try {
       const h = this.handle(pFile);
       if (h.file instanceof MemoryFile) {
@@ -205,20 +206,20 @@ export class WebdiskVFS extends FacadeVFS {
         return SQLITE_OK;
       }
       if (offset + pData.length > Math.min(this.options.maxFileSize, h.file.capacity)) return SQLITE_FULL;
-      // Disk.write copies the bytes before it returns its promise.
-      await h.file.write(pData.subarray(), offset);
+      // Disk.write copies the bytes before it returns.
+      h.file.write(pData.subarray(), offset);
       return SQLITE_OK;
     } catch (err) {
       return this.failed(err, SQLITE_IOERR_WRITE);
     }
   }
 
-  async jTruncate(pFile: number, size: number): Promise<number> {
+  jTruncate(pFile: number, size: number): number {
     try {
       const h = this.handle(pFile);
       if (h.file instanceof MemoryFile) h.file.truncate(size);
       else if (size > Math.min(this.options.maxFileSize, h.file.capacity)) return SQLITE_FULL;
-      else await h.file.truncate(size);
+      else h.file.truncate(size);
       return SQLITE_OK;
     } catch (err) {
       return this.failed(err, SQLITE_IOERR_TRUNCATE);
