@@ -20,8 +20,12 @@ export interface FileHeader {
   length: number;
 }
 
+/**
+ * The whole header block (HEADER_BYTES, the rest zeros): a write of a whole
+ * aligned block needs no read-modify-write in the modes that bypass the cache.
+ */
 export function encodeHeader(h: FileHeader): Uint8Array {
-  const bytes = new Uint8Array(ENCODED);
+  const bytes = new Uint8Array(HEADER_BYTES);
   const v = new DataView(bytes.buffer);
   v.setUint32(0, MAGIC, true);
   v.setUint32(4, VERSION, true);
