@@ -30,6 +30,7 @@ const CHROMIUM_ONLY = [
   '**/images.spec.ts',
   '**/soak.spec.ts',
   '**/sqlite.spec.ts',
+  '**/sqlite-demo.spec.ts',
 ];
 
 export default defineConfig<EngineOptions>({
