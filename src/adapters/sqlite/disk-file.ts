@@ -20,6 +20,9 @@ import type { Disk } from '../../client/disk';
 import { decodeHeader, encodeHeader, HEADER_BYTES, HEADER_READ_BYTES } from './header';
 import { FileLocks } from './locks';
 
+/** What a file needs of its disk (a `Disk`; a test's stand-in). */
+export type FileDisk = Pick<Disk, 'size' | 'read' | 'readInto' | 'write' | 'flush' | 'discard' | 'close' | 'powerLoss'>;
+
 export class DiskFile {
   readonly locks = new FileLocks();
   /** The file exists (a deleted file's disk is kept, marked absent). */
@@ -40,7 +43,7 @@ export class DiskFile {
   private failure: unknown;
 
   private constructor(
-    readonly disk: Disk,
+    readonly disk: FileDisk,
     exists: boolean,
     length: number,
   ) {
@@ -49,7 +52,7 @@ export class DiskFile {
   }
 
   /** Reads the header of an open disk. */
-  static async load(disk: Disk): Promise<DiskFile> {
+  static async load(disk: FileDisk): Promise<DiskFile> {
     const header = decodeHeader(await disk.read(0, HEADER_READ_BYTES));
     return new DiskFile(disk, header.exists, header.exists ? header.length : 0);
   }
