@@ -24,7 +24,14 @@ if (!process.env.TEST_WORKER_INDEX) {
  * Specs that drive Chromium through Playwright's own page (locators, axe,
  * screenshots, CDP) as a whole: only in chromium-opfs.
  */
-const CHROMIUM_ONLY = ['**/demo.spec.ts', '**/emulator.spec.ts', '**/images.spec.ts', '**/soak.spec.ts'];
+const CHROMIUM_ONLY = [
+  '**/demo.spec.ts',
+  '**/emulator.spec.ts',
+  '**/images.spec.ts',
+  '**/soak.spec.ts',
+  '**/sqlite.spec.ts',
+  '**/sqlite-demo.spec.ts',
+];
 
 export default defineConfig<EngineOptions>({
   testDir: 'e2e',

@@ -48,10 +48,15 @@ export default defineConfig(({ mode }) => {
         emptyOutDir: true,
         target: 'es2022',
         sourcemap: true,
-        // An entry per adapter keeps webdisk.js free of emulator code, and
+        // An entry per adapter keeps webdisk.js free of emulator and SQLite code, and
         // one for the crash-test tooling (webdisk/testing) free of that.
         lib: {
-          entry: { webdisk: 'src/index.ts', v86: 'src/adapters/v86.ts', testing: 'src/testing.ts' },
+          entry: {
+            webdisk: 'src/index.ts',
+            v86: 'src/adapters/v86.ts',
+            sqlite: 'src/adapters/sqlite/index.ts',
+            testing: 'src/testing.ts',
+          },
           formats: ['es'],
           fileName: (_format, name) => `${name}.js`,
         },

@@ -3,6 +3,7 @@
 import type * as Webdisk from '../src/index';
 import type * as WebdiskTesting from '../src/testing';
 import type { PageHelpers } from './helpers';
+import type { SqliteLab } from './sqlite-types';
 
 /** How a SyncDisk call in e2e/pages/sync-worker.js ended. */
 export type SyncAnswer =
@@ -32,6 +33,8 @@ declare global {
     busyDisk?: Webdisk.Disk;
     /** power-loss.spec.ts: how far the workload a reload interrupts has got. */
     reloadProgress?: { acks: number; inFlight: number };
+    /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html. */
+    sqliteLab: SqliteLab;
     /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
     syncWorker?: () => SyncWorker;
   }

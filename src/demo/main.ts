@@ -1,6 +1,7 @@
 import './style.css';
 import { DemoController } from './controller';
 import { ImagesPanel } from './images-panel';
+import { SqlitePanel } from './sqlite-panel';
 import { DemoView } from './view';
 
 /**
@@ -16,5 +17,6 @@ const view = new DemoView();
 const controller = new DemoController(view);
 view.bind(controller);
 new ImagesPanel(() => controller.openedDisk);
+new SqlitePanel();
 setInterval(() => controller.tick(), SAMPLE_MS);
 void controller.open();
