@@ -8,7 +8,7 @@
  * Built by `vite build -c bench/vite.config.ts --mode driver`; run with
  * `node bench/dist/node/run.mjs [flags]` (see --help).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -56,6 +56,7 @@ const HELP = `npm run bench -- [flags]
   --no-memory        skip the memory measurements (small and 64 GiB disk)
   --no-overlay       skip the overlay read (cold read of a URL base against a plain fetch)
   --no-images        skip image import/export (a 256 MiB raw Blob against raw OPFS sequential I/O)
+  --no-sqlite        skip SQLite commits/s (npm run bench:sqlite's table: webdisk/sqlite per mode beside wa-sqlite's OPFS VFSes)
   --idb-chunk <n>    chunk size of the raw IndexedDB baseline (default 64K)
   --port <n>         static server port (default 5192)
 
@@ -82,6 +83,7 @@ function options() {
       'no-memory': { type: 'boolean', default: false },
       'no-overlay': { type: 'boolean', default: false },
       'no-images': { type: 'boolean', default: false },
+      'no-sqlite': { type: 'boolean', default: false },
       'idb-chunk': { type: 'string', default: '64K' },
       port: { type: 'string', default: '5192' },
       help: { type: 'boolean', default: false },
@@ -108,6 +110,7 @@ function options() {
     memory: !values['no-memory'],
     overlay: !values['no-overlay'],
     images: !values['no-images'],
+    sqlite: !values['no-sqlite'],
     port: Number(values.port),
   };
 }
@@ -576,7 +579,23 @@ async function main(): Promise<number> {
     writeFileSync(jsonPath, `${JSON.stringify(json, null, 1)}\n`);
     const md = renderMarkdown(info, sums, checks, memory, targets, overlay, images);
     const syncMd = syncLines.length ? `\n### SyncDisk\n\n${syncLines.map((l) => `- ${l}`).join('\n')}\n` : '';
-    writeFileSync(join(REPO, 'bench/results.md'), md + syncMd);
+    let sqliteMd = '';
+    if (o.sqlite) {
+      // Its own browser and page (bench/sqlite), after the rest: the same run, the same machine state.
+      console.error("sqlite: commits/s per cache mode beside wa-sqlite's OPFS VFSes");
+      try {
+        const table = execFileSync(process.execPath, [join(REPO, 'bench/sqlite/run.mjs')], {
+          cwd: REPO,
+          encoding: 'utf8',
+          timeout: 900_000,
+        });
+        console.log(`\nSQLite:\n${table}`);
+        sqliteMd = `\n### SQLite: committed transactions per second\n\n${table}`;
+      } catch (err) {
+        pageErrors.push(`sqlite: ${String(err instanceof Error ? err.message : err)}`);
+      }
+    }
+    writeFileSync(join(REPO, 'bench/results.md'), md + syncMd + sqliteMd);
     console.log(`\nwrote ${jsonPath.replace(`${REPO}/`, '')} and bench/results.md`);
 
     const failures = [
