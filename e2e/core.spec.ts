@@ -333,6 +333,41 @@ test('allocBuffer: writes from lent memory and reads into it match a model in ev
   expect(results).toEqual(Object.fromEntries(MODES.map((m) => [m, []])));
 });
 
+test('cache hits are served on the page (shared memory): pageReads counts them in modes that cache reads, never in none', async ({
+  harness,
+}) => {
+  const r = await harness.evaluate(async () => {
+    const { t, webdisk } = window;
+    const out: Record<string, { pageReads: number; ok: boolean; shared: boolean }> = {};
+    for (const mode of ['writeback', 'writethrough', 'none'] as const) {
+      const name = `core-page-${mode}`;
+      await webdisk.deleteDisk(name);
+      const disk = await webdisk.openDisk({ name, size: 1 << 20, cache: mode });
+      const data = t.pattern(3 * 4096, 7);
+      await disk.write(4096, data);
+      await disk.flush();
+      await disk.read(4096, data.length); // in the worker's cache now (modes that cache reads)
+      const before = await disk.stats();
+      let ok = true;
+      const into = new Uint8Array(5000);
+      for (let i = 0; i < 10; i++) {
+        ok &&= t.diff(await disk.readInto(4096 + 100 * i, into), data.subarray(100 * i, 100 * i + 5000)) === '';
+      }
+      const after = await disk.stats();
+      await disk.close();
+      await webdisk.deleteDisk(name);
+      out[mode] = { pageReads: after.pageReads - before.pageReads, ok, shared: disk.transportKind === 'shared-memory' };
+    }
+    return out;
+  });
+  for (const mode of ['writeback', 'writethrough', 'none']) {
+    const m = r[mode];
+    expect(m.ok, `${mode}: the bytes`).toBe(true);
+    if (mode === 'none' || !m.shared) expect(m.pageReads, mode).toBe(0);
+    else expect(m.pageReads, `${mode}: served on the page`).toBe(10);
+  }
+});
+
 test('discard: the range reads back as zeros, in cached and direct modes, and stays so after reopen', async ({
   harness,
   expectedBackend,

@@ -297,6 +297,7 @@ export class Disk {
         reads: s.reads + served.reads,
         bytesRead: s.bytesRead + served.bytes,
         cacheHits: s.cacheHits + served.blocks,
+        pageReads: served.reads,
       };
     });
   }

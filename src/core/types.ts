@@ -42,6 +42,8 @@ export interface DiskStats {
   cacheCapacityBytes: number;
   cacheHits: number;
   cacheMisses: number;
+  /** Reads the page served itself from the worker's cache in shared memory (no crossing; counted in reads and cacheHits too). */
+  pageReads: number;
   /**
    * Bytes of storage the disk's data takes (thin: what was written, not
    * the disk's size); NaN where the backend cannot say.
@@ -72,6 +74,7 @@ export function emptyStats(): DiskStats {
     cacheCapacityBytes: 0,
     cacheHits: 0,
     cacheMisses: 0,
+    pageReads: 0,
     allocatedBytes: Number.NaN,
     baseBytesFetched: 0,
   };

@@ -78,6 +78,8 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
         blockSize: o.blockSize,
         cacheSize: o.cacheSize,
         cache: o.cache,
+        // With shared memory the page reads cache hits itself (protocol/shared-cache.ts).
+        sharedCache: sab !== undefined,
       });
     } catch (err) {
       await stores.data.close();
@@ -108,6 +110,7 @@ async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
         uncleanShutdown: device.uncleanShutdown,
         crashModel: o.crashModel,
         base: baseLabel,
+        sharedCache: device.sharedCache,
       },
     });
   } catch (err) {
