@@ -388,7 +388,11 @@ export class Engine {
           const off = stream.offset;
           if (isRead) {
             const gen = w.bs === BLOCK ? expect.gens[off / BLOCK] : -1;
-            round.push(io.read(off, w.bs, i).then((data) => void (bad += checkStamps(data, off, gen, expect))));
+            round.push(
+              io.read(off, w.bs, i).then((data) => {
+                bad += checkStamps(data, off, gen, expect);
+              }),
+            );
             reads++;
           } else {
             const wb = io.laneWriteBuffer?.(i) ?? this.writeBuffer(i);

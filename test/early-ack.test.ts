@@ -1,12 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Disk } from '../src/client/disk';
-import { RingTransport } from '../src/client/ring-transport';
 import { CACHE_POLICY } from '../src/core/cache-modes';
 import type { CacheMode } from '../src/core/types';
-import { execute } from '../src/worker/execute';
-import { RingServer } from '../src/worker/ring-server';
-import { durableDevice, pattern, sameBytes, state } from './helpers';
+import { diskOverRing, durableDevice, pattern, sameBytes, state } from './helpers';
 
 // Early acknowledgement (issue 12): in writeback and unsafe a write is
 // answered once it is in the shared ring. A Disk over both ends of the ring
@@ -20,26 +16,7 @@ const MODES: CacheMode[] = ['writeback', 'none', 'writethrough', 'directsync', '
 
 async function ringDisk(cache: CacheMode, start = true) {
   const { dev, durable } = await durableDevice({ size: SIZE, cache, cacheSize: 16 * BS });
-  const transport = new RingTransport(256 * KiB);
-  const server = new RingServer(transport.sab, (req, data) => execute(dev, req, data));
-  if (start) void server.run();
-  // The disk's worker only carries fills and power-offs: none here.
-  const worker = { postMessage() {}, terminate() {} } as unknown as Worker;
-  const disk = new Disk(
-    {
-      name: 'early',
-      size: SIZE,
-      blockSize: BS,
-      backend: 'memory',
-      backendReason: 'requested',
-      cacheMode: cache,
-      uncleanShutdown: false,
-      crashModel: 'power',
-    },
-    worker,
-    transport,
-  );
-  return { disk, durable, server, run: () => void server.run() };
+  return { ...diskOverRing(dev, { start, name: 'early' }), durable };
 }
 
 describe('early acknowledgement', () => {

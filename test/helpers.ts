@@ -1,4 +1,6 @@
 import 'fake-indexeddb/auto';
+import { Disk } from '../src/client/disk';
+import { RingTransport } from '../src/client/ring-transport';
 import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
 import type { BlockStore } from '../src/core/store';
 import type { BaseSpec } from '../src/stores/base-image';
@@ -6,6 +8,8 @@ import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
 import { PowerLossStore } from '../src/stores/power-loss-store';
 import { stackStores } from '../src/stores/stack';
+import { execute } from '../src/worker/execute';
+import { RingServer } from '../src/worker/ring-server';
 
 /**
  * The backends the core's suites run against: memory, IndexedDB
@@ -172,4 +176,37 @@ export function sameBytes(actual: Uint8Array, expected: Uint8Array, what = 'byte
       throw new Error(`${what}: first difference at byte ${i}: ${actual[i]} instead of ${expected[i]}`);
     }
   }
+}
+
+/**
+ * A Disk over both ends of a shared-memory ring in one process: the page's
+ * side (Disk, RingTransport) and the worker's (RingServer over `dev`).
+ * `start: false`: nothing is taken until run(). `sharedCache`: the device's
+ * shared cache, handed to the Disk as the worker's 'opened' message does.
+ */
+export function diskOverRing(
+  dev: BlockDevice,
+  opts: { start?: boolean; sharedCache?: SharedArrayBuffer; name?: string } = {},
+) {
+  const transport = new RingTransport(256 * 1024);
+  const server = new RingServer(transport.sab, (req, data) => execute(dev, req, data));
+  if (opts.start !== false) void server.run();
+  // The disk's worker only carries fills, lends and power-offs: none here.
+  const worker = { postMessage() {}, terminate() {} } as unknown as Worker;
+  const disk = new Disk(
+    {
+      name: opts.name ?? 'ring',
+      size: dev.size,
+      blockSize: dev.blockSize,
+      backend: 'memory',
+      backendReason: 'requested',
+      cacheMode: dev.cacheMode,
+      uncleanShutdown: false,
+      crashModel: 'power',
+      sharedCache: opts.sharedCache,
+    },
+    worker,
+    transport,
+  );
+  return { disk, server, run: () => void server.run() };
 }

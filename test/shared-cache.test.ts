@@ -1,13 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Disk } from '../src/client/disk';
-import { RingTransport } from '../src/client/ring-transport';
+import type { Disk } from '../src/client/disk';
 import { BlockCache } from '../src/core/block-cache';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
 import { findSlot, SHARED_CTRL, sharedCacheViews } from '../src/protocol/shared-cache';
-import { execute } from '../src/worker/execute';
-import { RingServer } from '../src/worker/ring-server';
-import { durableDevice, pattern, sameBytes, state } from './helpers';
+import { diskOverRing, durableDevice, pattern, sameBytes, state } from './helpers';
 
 // The worker's block cache in shared memory (issue 12): the page serves a
 // small read that hits it, with no crossing, under a sequence lock.
@@ -74,27 +71,8 @@ describe('shared block cache: the index the page reads', () => {
 /** A Disk over both ends of the ring in one process, its device's cache shared as the worker's is. */
 async function sharedDisk(cache: CacheMode, start = true) {
   const { dev } = await durableDevice({ size: SIZE, cache, cacheSize: 16 * BS, sharedCache: true });
-  const transport = new RingTransport(256 * KiB);
-  const server = new RingServer(transport.sab, (req, data) => execute(dev, req, data));
-  if (start) void server.run();
-  const worker = { postMessage() {}, terminate() {} } as unknown as Worker;
-  const disk = new Disk(
-    {
-      name: 'shared',
-      size: SIZE,
-      blockSize: BS,
-      backend: 'memory',
-      backendReason: 'requested',
-      cacheMode: cache,
-      uncleanShutdown: false,
-      crashModel: 'power',
-      sharedCache: dev.sharedCache,
-    },
-    worker,
-    transport,
-  );
   const seq = sharedCacheViews(dev.sharedCache as SharedArrayBuffer).ctrl;
-  return { disk, dev, server, seq, run: () => void server.run() };
+  return { ...diskOverRing(dev, { start, sharedCache: dev.sharedCache, name: 'shared' }), dev, seq };
 }
 
 describe('shared block cache: reads served on the page', () => {

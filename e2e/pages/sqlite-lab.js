@@ -7,21 +7,10 @@
 // exactly the state after the last transaction whose COMMIT returned, or
 // after the one in flight at the crash.
 import { WebdiskVFS } from '/dist/sqlite.js';
+import { prng } from '/dist/testing.js';
 import { deleteDisk, listDisks } from '/dist/webdisk.js';
 import SQLiteAsyncFactory from '/node_modules/@journeyapps/wa-sqlite/dist/wa-sqlite-async.mjs';
 import * as SQLite from '/node_modules/@journeyapps/wa-sqlite/src/sqlite-api.js';
-
-/** mulberry32. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Registers the VFS, opens `file` on it, sets the journal mode and synchronous=FULL. */
 async function finishOpen(sqlite3, vfs, file, opts) {
