@@ -184,8 +184,10 @@ export class Disk {
     const bad = this.guard(() => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES));
     if (bad) return bad;
     if (this.canReadShared(length)) {
+      // A miss reads into the same buffer through the worker: one allocation either way.
       const out = new Uint8Array(length);
       if (this.sharedCache?.tryRead(offset, out)) return Promise.resolve(out);
+      return this.transport.call({ op: 'read', offset, length }, out);
     }
     return this.transport.call({ op: 'read', offset, length });
   }

@@ -127,10 +127,11 @@ export class RingTransport implements Transport {
       // once the request gets a slot: one copy. Past the area's room, a
       // plain copy (and a second one into the arena). Acknowledged once
       // published either way: the backlog is not bounded by the ring.
-      const staged = request.op === 'write' && data && !lent ? this.staging.take(data) : undefined;
+      const copied = request.op === 'write' && data && !lent ? data : undefined;
+      const staged = copied && this.staging.take(copied);
       this.backlog.push({
         request,
-        data: staged ? staged.view : request.op === 'write' && data && !lent ? data.slice() : data,
+        data: staged ? staged.view : copied ? copied.slice() : data,
         stretch: staged?.stretch,
         ackOnPublish: early,
         resolve,
@@ -140,9 +141,8 @@ export class RingTransport implements Transport {
   }
 
   idle(): boolean {
-    if (this.backlog.length > 0) return false;
-    for (const f of this.inflight) if (!f.done) return false;
-    return true;
+    // Every request published has had its answer drained, and none waits to be.
+    return this.backlog.length === 0 && this.answered === this.published;
   }
 
   earlyAcksInFlight(): number {
