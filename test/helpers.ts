@@ -74,7 +74,12 @@ export function newBackingOf(kind: StoreKind, baseSize = 256 * 1024): Backing {
     return { kind, base: { blob: new Blob([initial as Uint8Array<ArrayBuffer>]) }, initial, open: () => files.open() };
   }
   if (kind === 'thin') {
-    const files = { data: new MemoryStore(), meta: new MemoryStore(), map: new MemoryStore() };
+    // Gaps merged on write-back, as over OPFS (the thin disks' backend).
+    const files = {
+      data: new MemoryStore(undefined, { mergeGap: 16 * 1024 }),
+      meta: new MemoryStore(),
+      map: new MemoryStore(),
+    };
     return {
       kind,
       async open() {

@@ -660,8 +660,12 @@ export class BlockDevice {
         return;
       }
       // Write back a good batch at once, sorted and coalesced, rather than
-      // one block per eviction: a quarter of the cache, oldest dirtied first.
-      const batch = this.cache.oldestDirty(Math.max(1, this.cache.capacity >> 2));
+      // one block per eviction: a quarter of the cache, oldest dirtied
+      // first; half on a store that merges gaps, where a denser batch goes
+      // as fewer, longer writes (random 4 KiB writes over OPFS: 2.3× the
+      // throughput of a quarter, with a flush at the end).
+      const share = this.data.mergeGap ? 1 : 2;
+      const batch = this.cache.oldestDirty(Math.max(1, this.cache.capacity >> share));
       if (!batch.includes(victim)) batch.push(victim);
       await this.writeBack(batch);
     }
@@ -685,7 +689,8 @@ export class BlockDevice {
 
   /**
    * Writes the given dirty blocks back in ascending order, contiguous runs
-   * as one store write, all issued at once (a store that groups writes
+   * as one store write (and, on a store with `mergeGap`, runs a small gap
+   * apart too: see spansOf), all issued at once (a store that groups writes
    * makes them one transaction); then, with `sync`, issues a store sync
    * right behind them, in the same group. Waits for the writes, and marks
    * clean only the blocks whose write completed: a failure keeps the rest
@@ -697,31 +702,25 @@ export class BlockDevice {
     if (blocks.length === 0) return undefined;
     blocks.sort((a, b) => a - b);
     const bs = this.blockSize;
-    const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
-    const runs: { first: number; count: number; done: MaybePromise<void> | undefined; error?: unknown }[] = [];
-    let i = 0;
-    while (i < blocks.length) {
-      let j = i + 1;
-      while (j < blocks.length && blocks[j] === blocks[j - 1] + 1 && j - i < maxBlocks) j++;
-      const count = j - i;
-      let src: Uint8Array;
-      if (count === 1) {
-        src = this.cache.peek(blocks[i]) as Uint8Array;
-      } else {
-        // The store is done with `src` when write() returns: one staging buffer serves every run.
-        src = this.stagingBuffer(count * bs);
-        for (let k = 0; k < count; k++) src.set(this.cache.peek(blocks[i + k]) as Uint8Array, k * bs);
-      }
-      const run: (typeof runs)[number] = { first: i, count, done: undefined };
+    const runs: { dirty: number[]; done: MaybePromise<void> | undefined; error?: unknown }[] = [];
+    for (const [first, last] of await this.spansOf(blocks)) {
+      const run: (typeof runs)[number] = { dirty: [], done: undefined };
+      runs.push(run);
       try {
-        run.done = this.storeWrite(blocks[i] * bs, src);
+        let src: Uint8Array;
+        if (first === last) {
+          src = this.cache.peek(first) as Uint8Array;
+          run.dirty.push(first);
+        } else {
+          // The store is done with `src` when write() returns: one staging buffer serves every run.
+          src = this.stagingBuffer((last - first + 1) * bs);
+          await this.fillSpan(first, last, src, run.dirty);
+        }
+        run.done = this.storeWrite(first * bs, src);
       } catch (err) {
         run.error = err;
-        runs.push(run);
         break; // a store that refuses now refuses the rest too: nothing after it was issued
       }
-      runs.push(run);
-      i = j;
     }
     const refused = runs.some((r) => r.error !== undefined);
     let synced: MaybePromise<void> | undefined;
@@ -735,7 +734,7 @@ export class BlockDevice {
       try {
         if (run.error !== undefined) throw run.error;
         await run.done;
-        for (let k = run.first; k < run.first + run.count; k++) this.cache.markClean(blocks[k]);
+        for (const b of run.dirty) this.cache.markClean(b);
       } catch (err) {
         failure ??= err;
       }
@@ -745,6 +744,61 @@ export class BlockDevice {
       throw failure;
     }
     return synced instanceof Promise ? synced : undefined;
+  }
+
+  /**
+   * The sorted blocks as spans [first, last] of at most MAX_RUN_BYTES:
+   * contiguous blocks, and on a store with `mergeGap` blocks up to that
+   * many bytes apart when the store's block status calls the gap 'data'
+   * (its own bytes, so rewriting them changes nothing: a crash during the
+   * write leaves them as they were either way).
+   */
+  private async spansOf(blocks: number[]): Promise<[number, number][]> {
+    const bs = this.blockSize;
+    const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
+    const gapBlocks = Math.floor((this.data.mergeGap ?? 0) / bs);
+    const spans: [number, number][] = [];
+    for (const b of blocks) {
+      const span = spans.at(-1);
+      if (span && b === span[1] + 1 && b - span[0] < maxBlocks) span[1] = b;
+      else if (span && b - span[1] - 1 <= gapBlocks && b - span[0] < maxBlocks && (await this.isData(span[1] + 1, b))) {
+        span[1] = b;
+      } else spans.push([b, b]);
+    }
+    return spans;
+  }
+
+  /** Whether the store's block status calls blocks [from, to) all 'data'. */
+  private async isData(from: number, to: number): Promise<boolean> {
+    const bs = this.blockSize;
+    const runs = await statusOf(this.data, from * bs, (to - from) * bs);
+    return runs.every((r) => r.state === 'data');
+  }
+
+  /**
+   * Fills `dst` with blocks [first, last] as the disk holds them: cached
+   * ones from the cache (their dirty ones listed in `dirty`, to be marked
+   * clean once written), the rest read from the store.
+   */
+  private async fillSpan(first: number, last: number, dst: Uint8Array, dirty: number[]): Promise<void> {
+    const bs = this.blockSize;
+    const readRun = (from: number, to: number) =>
+      this.storeRead(from * bs, dst.subarray((from - first) * bs, (to - first) * bs));
+    let uncached = -1; // where a run of blocks not in the cache began: read from the store when it ends
+    for (let b = first; b <= last; b++) {
+      const slot = this.cache.peek(b);
+      if (slot === undefined) {
+        if (uncached < 0) uncached = b;
+        this.counters.storeGapBytes += bs;
+        continue;
+      }
+      if (uncached >= 0) await readRun(uncached, b);
+      uncached = -1;
+      dst.set(slot, (b - first) * bs);
+      if (this.cache.isDirty(b)) dirty.push(b);
+      else this.counters.storeGapBytes += bs;
+    }
+    if (uncached >= 0) await readRun(uncached, last + 1);
   }
 
   // -------------------------------------------------------------- store access

@@ -70,6 +70,15 @@ export interface BlockStore {
    */
   byteLength?(): number;
   /**
+   * A gap of up to this many bytes between two runs of a write-back costs
+   * less filled than skipped: its bytes are read and written back
+   * unchanged, so the two runs go as one write. For stores that cost per
+   * call, not per byte (OPFS). Optional: absent, runs are written as they
+   * are. The core fills only what blockStatus() calls 'data' (rewriting a
+   * store's own bytes with themselves changes nothing and allocates nothing).
+   */
+  readonly mergeGap?: number;
+  /**
    * The power is cut: stop at once. Work still committing is aborted, not
    * finished, and every later call fails. Optional: a synchronous store
    * has nothing in flight between calls. Settles once what was cut has
@@ -118,6 +127,8 @@ export function discardRange(store: BlockStore, offset: number, length: number):
 /**
  * The base of every wrapper store: forwards each call to the store it
  * wraps. Subclasses override what they change and call `super`.
+ * `mergeGap` is not forwarded: a wrapper whose 'data' may not be its own
+ * bytes (an overlay's reads its base) must not have gaps filled.
  */
 export class ForwardingStore implements BlockStore {
   protected readonly inner: BlockStore;

@@ -33,6 +33,11 @@ export interface DiskStats {
   storeWrites: number;
   storeBytesWritten: number;
   storeSyncs: number;
+  /**
+   * Bytes rewritten unchanged to merge write-backs across small gaps (over
+   * OPFS, where a write costs per call); counted in storeBytesWritten too.
+   */
+  storeGapBytes: number;
   /** Flushes (or FUA writes) whose sync the mode skipped: unsafe only. */
   ignoredFlushes: number;
   /** The worker cache. */
@@ -75,6 +80,7 @@ export function emptyStats(): DiskStats {
     cacheHits: 0,
     cacheMisses: 0,
     pageReads: 0,
+    storeGapBytes: 0,
     allocatedBytes: Number.NaN,
     baseBytesFetched: 0,
   };

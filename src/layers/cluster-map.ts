@@ -216,6 +216,11 @@ export class ClusterMapStore implements BlockStore {
 
   // ------------------------------------------------------------------- BlockStore
 
+  /** The data file's: blockStatus() says 'data' only where a cluster is mapped, so only such gaps are filled. */
+  get mergeGap(): number | undefined {
+    return this.data.mergeGap;
+  }
+
   read(offset: number, dst: Uint8Array): MaybePromise {
     const waits: MaybePromise[] = [];
     this.eachRun(offset, dst.length, (phys, at, n) => {

@@ -17,8 +17,12 @@ export class MemoryStore implements BlockStore {
   syncCount = 0;
   closed = false;
 
-  constructor(chunkSize = MEMORY_CHUNK) {
+  /** Tests set it to have the core merge write-backs as over OPFS (see BlockStore). */
+  readonly mergeGap: number | undefined;
+
+  constructor(chunkSize = MEMORY_CHUNK, opts: { mergeGap?: number } = {}) {
     this.chunkSize = chunkSize;
+    this.mergeGap = opts.mergeGap;
   }
 
   read(offset: number, dst: Uint8Array): void {

@@ -21,6 +21,15 @@ export class OpfsStore implements BlockStore {
   private readonly handle: SyncAccessHandle;
   private length: number;
 
+  /**
+   * A write costs per call here: ~40 µs for 4 KiB in place, against a few
+   * µs to read 4 KiB or to write 64 KiB more in the same call (measured in
+   * Chromium on this project's machine). Random dirty 4 KiB blocks, one in
+   * four of a region's, were written back 3–4× faster per block with gaps
+   * up to 64 KiB filled than one write each.
+   */
+  readonly mergeGap = 64 * 1024;
+
   constructor(handle: SyncAccessHandle) {
     this.handle = handle;
     this.length = handle.getSize();

@@ -31,6 +31,11 @@ export class PowerLossStore extends ForwardingStore {
     this.capacity = deviceCacheBytes;
   }
 
+  /** Same offsets, same bytes: the inner store's gap filling holds here too. */
+  get mergeGap(): number | undefined {
+    return this.inner.mergeGap;
+  }
+
   override read(offset: number, dst: Uint8Array): MaybePromise {
     // Newer pending operations overlay the stored bytes, oldest first.
     const pending = this.pending.length > 0 ? this.pending.slice() : undefined;

@@ -32,6 +32,11 @@ export class PowerSwitchStore extends ForwardingStore {
     this.power = power;
   }
 
+  /** Same offsets, same bytes: the inner store's gap filling holds here too. */
+  get mergeGap(): number | undefined {
+    return this.inner.mergeGap;
+  }
+
   override read(offset: number, dst: Uint8Array): MaybePromise {
     this.on();
     return super.read(offset, dst);
