@@ -33,8 +33,8 @@ declare global {
     busyDisk?: Webdisk.Disk;
     /** power-loss.spec.ts: how far the workload a reload interrupts has got. */
     reloadProgress?: { acks: number; inFlight: number };
-    /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html. */
-    sqliteLab: SqliteLab;
+    /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html, per variant (async on the page, sync in a worker). */
+    sqliteLabs: Record<SqliteVariant, SqliteLab>;
     /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
     syncWorker?: () => SyncWorker;
   }

@@ -149,14 +149,22 @@ function damagedPort(): DiskError {
   return new DiskError('EINVAL', 'new SyncDisk(port): the port is damaged (its buffer is too small).');
 }
 
-/** Atomics.wait throws where a thread may not block (a page's main thread): say so before anything else. */
-function checkCanBlock(ctrl: Int32Array): void {
+/**
+ * Atomics.wait throws where a thread may not block (a page's main thread):
+ * say so before anything else. `who` names what blocks, `instead` what to
+ * do (both end up in the message).
+ */
+export function checkCanBlock(
+  ctrl: Int32Array = new Int32Array(new SharedArrayBuffer(4 * (CTRL.closed + 1))),
+  who = 'SyncDisk',
+  instead = 'create it in a worker',
+): void {
   try {
     Atomics.wait(ctrl, CTRL.closed, -1, 0); // never -1: returns "not-equal" at once where blocking is allowed
   } catch {
     throw new DiskError(
       'ENOTSUP',
-      "SyncDisk blocks with Atomics.wait, which this thread may not do (a page's main thread): create it in a worker.",
+      `${who} blocks with Atomics.wait, which this thread may not do (a page's main thread): ${instead}.`,
     );
   }
 }
