@@ -37,5 +37,11 @@ declare global {
     sqliteLabs: Record<SqliteVariant, SqliteLab>;
     /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
     syncWorker?: () => SyncWorker;
+    /** sync-disk.spec.ts: a fresh disk (deleted first) and a sync worker holding a SyncDisk on a port of it. */
+    syncDiskInWorker?: (
+      name: string,
+      opts: Omit<Webdisk.OpenDiskOptions, 'name'>,
+      port?: { bufferSize?: number },
+    ) => Promise<{ disk: Webdisk.Disk; w: SyncWorker }>;
   }
 }

@@ -36,6 +36,7 @@ class CachedDisk {
   discard(offset: number, length: number): void {
     this.now.fill(0, offset, offset + length);
   }
+  settle(): void {}
   async close(): Promise<void> {
     this.flush();
   }

@@ -1,14 +1,16 @@
 /**
- * A DiskFile's I/O through a `SyncDisk`: every request blocks (Atomics.wait
- * on the port's shared ring) until the disk worker answered, so a
- * synchronous VFS — wa-sqlite's sync build, no Asyncify — can serve SQLite.
- * Opening and closing the disk stay on its async `Disk`, held beside.
+ * A DiskFile's I/O through a `SyncDisk`, for a synchronous VFS (wa-sqlite's
+ * sync build, no Asyncify): reads, flushes and discards block (Atomics.wait
+ * on the port's shared ring) until the disk worker answered; writes are
+ * posted (`wait: false`: in the ring, not waited for), so the pages of a
+ * commit and its header cost one wait, at the flush. Opening and closing
+ * the disk stay on its async `Disk`, held beside.
  */
 import type { SyncDisk } from '../../client/sync-disk';
 import { Failures, type FileDisk, type FileIo } from './file-io';
 
 /** What a file needs of a SyncDisk (a `SyncDisk`; a test's stand-in). */
-export type FileSyncDisk = Pick<SyncDisk, 'readInto' | 'write' | 'flush' | 'discard'>;
+export type FileSyncDisk = Pick<SyncDisk, 'readInto' | 'write' | 'flush' | 'discard' | 'settle'>;
 
 export class SyncFileIo implements FileIo<void> {
   private readonly failures = new Failures();
@@ -26,9 +28,9 @@ export class SyncFileIo implements FileIo<void> {
     this.sync.readInto(offset, dst);
   }
 
-  /** Done when it returns; an error is kept for settle(), as the async I/O reports it. */
+  /** Posted: its error comes with the next call that waits, and is kept for settle(), as the async I/O reports it. */
   write(offset: number, data: Uint8Array, fua: boolean): void {
-    this.keep(() => this.sync.write(offset, data, { fua }));
+    this.keep(() => this.sync.write(offset, data, { fua, wait: false }));
   }
 
   discard(offset: number, length: number): void {
@@ -40,6 +42,7 @@ export class SyncFileIo implements FileIo<void> {
   }
 
   settle(): void {
+    this.keep(() => this.sync.settle());
     this.failures.rethrow();
   }
 
