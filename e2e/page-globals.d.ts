@@ -35,6 +35,8 @@ declare global {
     reloadProgress?: { acks: number; inFlight: number };
     /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html, per variant (async on the page, sync in a worker). */
     sqliteLabs: Record<SqliteVariant, SqliteLab>;
+    /** sqlite.spec.ts: WebdiskSyncVFS.create on the page's main thread, settled. */
+    syncVfsOnPage: () => Promise<{ ok: boolean; code?: string; message?: string }>;
     /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
     syncWorker?: () => SyncWorker;
     /** sync-disk.spec.ts: a fresh disk (deleted first) and a sync worker holding a SyncDisk on a port of it. */

@@ -3,8 +3,8 @@ import type { CacheMode } from '../src/index';
 
 export type Journal = 'delete' | 'wal';
 
-/** WebdiskVFS on wa-sqlite's async build (on the page), or WebdiskSyncVFS on the sync build (in a worker). */
-export type SqliteVariant = 'async' | 'sync';
+/** WebdiskVFS on wa-sqlite's async or JSPI build (on the page), or WebdiskSyncVFS on the sync build (in a worker). */
+export type SqliteVariant = 'async' | 'sync' | 'jspi';
 
 export interface SqliteSmoke {
   vfsName: string;

@@ -17,9 +17,10 @@ import type { SqliteRound, SqliteRoundResult, SqliteVariant } from './sqlite-typ
 
 const PAGE = '/e2e/pages/sqlite.html';
 const JOURNALS = ['delete', 'wal'] as const;
+/** The crash suite's variants; the JSPI build (WebdiskVFS as with the async build) gets the smoke tests. */
 const VARIANTS: readonly SqliteVariant[] = ['async', 'sync'];
-/** Disk names are prefixed with the VFS's: the sync variant's get an `s-`. */
-const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-' };
+/** Disk names are prefixed with the VFS's: each variant's own. */
+const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-', jspi: 'j-' };
 const CRASHES_PER_MODE = Number(process.env.SQLITE_CRASHES ?? 20);
 const BASE = baseSeed();
 let browser: CrashBrowser;
@@ -36,7 +37,7 @@ test.afterAll(async () => {
   await browser?.close();
 });
 
-for (const variant of VARIANTS)
+for (const variant of [...VARIANTS, 'jspi'] as const)
   for (const journal of JOURNALS) {
     test(`${variant}: smoke, journal mode ${journal}: create, insert, close, reopen, read back, integrity ok`, async () => {
       const vfsName = `${PREFIX[variant]}smoke-${journal}`;
@@ -51,6 +52,12 @@ for (const variant of VARIANTS)
       expect(disks).toContain(`${vfsName}.smoke.db-${journal === 'wal' ? 'wal' : 'journal'}`);
     });
   }
+
+test("WebdiskSyncVFS on the page's main thread: ENOTSUP, saying to use a worker", async () => {
+  const r = await browser.page.evaluate(() => window.syncVfsOnPage());
+  expect(r).toMatchObject({ ok: false, code: 'ENOTSUP' });
+  expect(r.message).toMatch(/worker/);
+});
 
 /** The rounds of one cache mode: journal modes and crash models in turn, random seeds and crash moments. */
 function rounds(variant: SqliteVariant, mode: Mode, tag: number, n: number): SqliteRound[] {
@@ -136,6 +143,7 @@ function table(got: Outcome[]): string {
 const VFS_NAME: Record<SqliteVariant, string> = {
   async: 'WebdiskVFS (async build)',
   sync: 'WebdiskSyncVFS (sync build)',
+  jspi: 'WebdiskVFS (JSPI build)',
 };
 
 for (const variant of VARIANTS)

@@ -56,7 +56,7 @@ export class SyncDisk {
   private answered: number;
   /** Bytes at the start of the data area held by posted writes not answered yet. */
   private posted = 0;
-  /** The first error of a posted write, for the next call that waits. */
+  /** The first error of a posted write, for the next flush() or settle(). */
   private postedError: DiskError | undefined;
   private nextId = 1;
 

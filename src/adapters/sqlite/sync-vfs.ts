@@ -179,10 +179,10 @@ export class WebdiskSyncVFS extends WebdiskVFSBase<void> {
     }
     const opening = paths
       .filter((p) => !this.ready.has(diskNameFor(this.name, p)))
-      .map((p, i) => {
+      .map((p) => {
         const key = diskNameFor(this.name, p);
         // The journal and WAL are made with the database, empty (absent, to SQLite) until used.
-        return this.diskFile(p, i === 0 ? create : true).then(
+        return this.diskFile(p, p === paths[0] ? create : true).then(
           (f) => void this.ready.set(key, f),
           (err: unknown) => void this.openFailures.set(key, err),
         );
