@@ -33,9 +33,17 @@ declare global {
     busyDisk?: Webdisk.Disk;
     /** power-loss.spec.ts: how far the workload a reload interrupts has got. */
     reloadProgress?: { acks: number; inFlight: number };
-    /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html. */
-    sqliteLab: SqliteLab;
+    /** sqlite.spec.ts: SQLite on webdisk/sqlite in e2e/pages/sqlite.html, per variant (async on the page, sync in a worker). */
+    sqliteLabs: Record<SqliteVariant, SqliteLab>;
+    /** sqlite.spec.ts: WebdiskSyncVFS.create on the page's main thread, settled. */
+    syncVfsOnPage: () => Promise<{ ok: boolean; code?: string; message?: string }>;
     /** sync-disk.spec.ts: starts e2e/pages/sync-worker.js (a SyncDisk's thread) and drives it. */
     syncWorker?: () => SyncWorker;
+    /** sync-disk.spec.ts: a fresh disk (deleted first) and a sync worker holding a SyncDisk on a port of it. */
+    syncDiskInWorker?: (
+      name: string,
+      opts: Omit<Webdisk.OpenDiskOptions, 'name'>,
+      port?: { bufferSize?: number },
+    ) => Promise<{ disk: Webdisk.Disk; w: SyncWorker }>;
   }
 }

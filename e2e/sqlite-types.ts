@@ -3,6 +3,9 @@ import type { CacheMode } from '../src/index';
 
 export type Journal = 'delete' | 'wal';
 
+/** WebdiskVFS on wa-sqlite's async or JSPI build (on the page), or WebdiskSyncVFS on the sync build (in a worker). */
+export type SqliteVariant = 'async' | 'sync' | 'jspi';
+
 export interface SqliteSmoke {
   vfsName: string;
   journal: Journal;
@@ -46,7 +49,7 @@ export interface SqliteRoundResult {
   reopenMs: number;
 }
 
-/** The page's lab (e2e/pages/sqlite.html). */
+/** The lab of one variant (e2e/pages/sqlite.html). */
 export interface SqliteLab {
   smoke(a: SqliteSmoke): Promise<SqliteSmokeResult>;
   crashRound(a: SqliteRound): Promise<SqliteRoundResult>;

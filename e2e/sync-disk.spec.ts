@@ -2,7 +2,7 @@
 // starts (e2e/pages/sync-worker.js), beside the disk's async API.
 import type { EnginePage } from './engines';
 import { ENGINE_FACTS } from './engines/facts';
-import { expect, harnessPath, test } from './fixtures';
+import { expect, harnessPath, playwrightPage, test } from './fixtures';
 import type { SyncAnswer } from './page-globals';
 
 const MiB = 1 << 20;
@@ -37,6 +37,15 @@ async function installSyncWorker(page: EnginePage): Promise<void> {
         },
         terminate: () => worker.terminate(),
       };
+    };
+    window.syncDiskInWorker = async (name, opts, port) => {
+      await window.webdisk.deleteDisk(name);
+      const disk = await window.webdisk.openDisk({ name, ...opts });
+      const w = window.syncWorker?.();
+      if (!w) throw new Error('no sync worker');
+      const opened = await w.call('open', { port: await disk.openSync(port) }).done;
+      if (!opened.ok) throw new Error(`SyncDisk: ${opened.message}`);
+      return { disk, w };
     };
   });
 }
@@ -243,6 +252,67 @@ test('export(): a write through a SyncDisk while it runs makes the stream error 
     return got;
   }, MiB);
   expect(r).toEqual({ raw: 'EBUSY', qcow2: 'EBUSY', quiet: 'ended' });
+});
+
+test('posted writes (wait: false): a later read sees them all, in order, through a full data area and ring', async ({
+  harness,
+  engine,
+}) => {
+  needsSharedMemory(engine);
+  await installSyncWorker(harness);
+  const r = await harness.evaluate(async (MiB) => {
+    // A 64 KiB data area and 300 posts: both the area (16 writes) and the ring (256 slots) fill up on the way.
+    const { disk, w } = await window.syncDiskInWorker!('sync-posted', { size: 8 * MiB }, { bufferSize: 64 * 1024 });
+    const n = 300;
+    const back = await w.call('postThenRead', { offset: MiB, n }).done;
+    const v = back.ok ? back.value : undefined;
+    const inOrder =
+      v instanceof Uint8Array && Array.from({ length: n }, (_, i) => v[i * 4096] === ((i + 1) & 255)).every(Boolean);
+    const asyncSees = (await disk.read(MiB + (n - 1) * 4096, 1))[0] === (n & 255);
+    w.terminate();
+    await disk.close();
+    await window.webdisk.deleteDisk('sync-posted');
+    return { inOrder, asyncSees };
+  }, MiB);
+  expect(r).toEqual({ inOrder: true, asyncSees: true });
+});
+
+test('posted writes past the storage quota: each posts, settle() throws ENOSPC once, a read does not', async ({
+  harness,
+  engine,
+  expectedBackend,
+  baseURL,
+}) => {
+  test.skip(engine !== 'chromium', 'a small quota needs CDP (Storage.overrideQuotaForOrigin)');
+  test.skip(expectedBackend !== 'opfs', 'OPFS refuses the write itself; IndexedDB may refuse later, at its commit');
+  await installSyncWorker(harness);
+  const page = playwrightPage(harness);
+  const origin = new URL(baseURL as string).origin;
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 24 * 1024 * 1024 });
+  try {
+    const r = await harness.evaluate(async (MiB) => {
+      // cache=none: each write goes to the store at once, where the quota refuses it.
+      const { disk, w } = await window.syncDiskInWorker!('sync-quota', { size: 64 * MiB, cache: 'none' });
+      const posts = [];
+      for (let i = 0; i < 40; i++)
+        posts.push(
+          (await w.call('write', { offset: i * MiB, data: new Uint8Array(MiB).fill(1), wait: false }).done).ok,
+        );
+      const read = await w.call('read', { offset: 0, length: 1 }).done;
+      const settled = await w.call('settle').done;
+      const again = await w.call('settle').done;
+      w.terminate();
+      await disk.close().catch(() => undefined);
+      await window.webdisk.deleteDisk('sync-quota');
+      return { posted: posts.every(Boolean), read: read.ok, settled, again: again.ok };
+    }, MiB);
+    expect(r).toMatchObject({ posted: true, read: true, again: true });
+    expect(r.settled).toMatchObject({ ok: false, code: 'ENOSPC', isDiskError: true });
+  } finally {
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await cdp.detach();
+  }
 });
 
 test('a page that is not cross-origin isolated: openSync() rejects ENOTSUP naming the headers', async ({

@@ -1,7 +1,7 @@
 export { Disk, type WriteOptions } from './client/disk';
 export { type DiskEntry, deleteDisk, listDisks } from './client/manage';
 export { type OpenDiskOptions, openDisk } from './client/open-disk';
-export { SyncDisk } from './client/sync-disk';
+export { SyncDisk, type SyncWriteOptions } from './client/sync-disk';
 export type { OpenSyncOptions } from './client/sync-ports';
 export { CACHE_MODE_HELP, CACHE_POLICY, type CachePolicy } from './core/cache-modes';
 export { DiskError, type DiskErrorCode } from './core/errors';

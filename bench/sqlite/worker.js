@@ -1,30 +1,45 @@
-// wa-sqlite's own OPFS VFSes (synchronous, so in a worker, with the sync
-// build), for the benchmark's comparison rows, and webdisk/sqlite in a
-// worker (async build, `webdisk <mode>`): the same workload as the page.
+// The benchmark's worker rows, one row per worker: wa-sqlite's own OPFS
+// VFSes (synchronous, sync build) for comparison, and webdisk/sqlite in a
+// worker: `webdisk <mode>` (WebdiskVFS, async build), `webdisk-jspi <mode>`
+// (WebdiskVFS, JSPI build), `webdisk-sync <mode>` (WebdiskSyncVFS over
+// SyncDisk, sync build) — the same workload as the page.
 
-import { WebdiskVFS } from '/dist/sqlite.js';
+import { WebdiskSyncVFS, WebdiskVFS } from '/dist/sqlite.js';
+import { deleteDisk, listDisks } from '/dist/webdisk.js';
 import SQLiteFactory from '/node_modules/@journeyapps/wa-sqlite/dist/wa-sqlite.mjs';
 import SQLiteAsyncFactory from '/node_modules/@journeyapps/wa-sqlite/dist/wa-sqlite-async.mjs';
+import SQLiteJspiFactory from '/node_modules/@journeyapps/wa-sqlite/dist/wa-sqlite-jspi.mjs';
 import { AccessHandlePoolVFS } from '/node_modules/@journeyapps/wa-sqlite/src/examples/AccessHandlePoolVFS.js';
 import { OPFSCoopSyncVFS } from '/node_modules/@journeyapps/wa-sqlite/src/examples/OPFSCoopSyncVFS.js';
 import * as SQLite from '/node_modules/@journeyapps/wa-sqlite/src/sqlite-api.js';
 import { commitsPerSecond } from './workload.js';
 
-const VFSES = { OPFSCoopSyncVFS, AccessHandlePoolVFS };
+/** Per kind of row: the SQLite build and how to make the VFS (`cache` for webdisk's). */
+const KINDS = {
+  OPFSCoopSyncVFS: { build: SQLiteFactory, vfs: (name, module) => OPFSCoopSyncVFS.create(name, module) },
+  AccessHandlePoolVFS: { build: SQLiteFactory, vfs: (name, module) => AccessHandlePoolVFS.create(name, module) },
+  webdisk: { build: SQLiteAsyncFactory, vfs: (name, module, cache) => WebdiskVFS.create(name, module, { cache }) },
+  'webdisk-jspi': {
+    build: SQLiteJspiFactory,
+    vfs: (name, module, cache) => WebdiskVFS.create(name, module, { cache }),
+  },
+  'webdisk-sync': {
+    build: SQLiteFactory,
+    vfs: (name, module, cache) => WebdiskSyncVFS.create(name, module, { cache }),
+  },
+};
 
 addEventListener('message', async ({ data: { vfs, journal, opts } }) => {
   try {
-    // webdisk/sqlite in a worker too (async build): the same VFS as on the page.
-    const webdisk = vfs.startsWith('webdisk ');
-    const module = await (webdisk ? SQLiteAsyncFactory() : SQLiteFactory());
+    const [kind, cache] = vfs.split(' ');
+    const module = await KINDS[kind].build();
     const sqlite3 = SQLite.Factory(module);
-    const name = webdisk ? `w-${vfs.slice(8)}-${journal}` : `${vfs}-${journal}`;
-    const instance = webdisk
-      ? await WebdiskVFS.create(name, module, { cache: vfs.slice(8) })
-      : await VFSES[vfs].create(name, module);
+    const name = cache ? `w${kind.slice(7, 8)}-${cache}-${journal}` : `${vfs}-${journal}`;
+    const instance = await KINDS[kind].vfs(name, module, cache);
     sqlite3.vfs_register(instance, false);
     const txPerSecond = await commitsPerSecond(sqlite3, name, `bench-${journal}.db`, journal, opts);
     await instance.close();
+    if (cache) for (const d of await listDisks()) if (d.name.startsWith(`${name}.`)) await deleteDisk(d.name);
     postMessage({ txPerSecond });
   } catch (err) {
     postMessage({ error: String(err?.message ?? err) });

@@ -18,7 +18,16 @@ function run(op, a) {
       return disk.readInto(a.offset, dst) === dst ? dst : 'not the same buffer';
     }
     case 'write':
-      return disk.write(a.offset, a.data, { fua: a.fua });
+      return disk.write(a.offset, a.data, { fua: a.fua, wait: a.wait });
+    case 'settle':
+      return disk.settle();
+    case 'postThenRead': {
+      // n posted 4 KiB writes (byte i + 1 each), then one read of them all: it must see every one, in order.
+      for (let i = 0; i < a.n; i++) disk.write(a.offset + i * 4096, new Uint8Array(4096).fill(i + 1), { wait: false });
+      const back = disk.read(a.offset, a.n * 4096);
+      disk.settle();
+      return back;
+    }
     case 'flush':
       return disk.flush();
     case 'discard':

@@ -14,6 +14,17 @@ import {
 import { checkSyncPort, closedError, SYNC_CLOSED, type SyncDiskPort } from '../protocol/sync-port';
 import type { WriteOptions } from './disk';
 
+/** SyncDisk.write's options: the Disk's, and whether to wait for the answer. */
+export interface SyncWriteOptions extends WriteOptions {
+  /**
+   * false: return once the request is in the port's ring (its bytes copied
+   * there), not answered yet. The next call that waits (any other) waits
+   * for it too; its error is thrown by the next flush() or settle(), as
+   * fsync reports a failed write-back. Default true.
+   */
+  wait?: boolean;
+}
+
 /**
  * How long one Atomics.wait may sleep before the closed flag is checked
  * again. The page notifies at once when it sets the flag; this bound only
@@ -41,6 +52,12 @@ export class SyncDisk {
   private readonly v: RingViews;
   private readonly dataBytes: number;
   private published: number;
+  /** Answers read so far (the worker's answers come in the order it settles requests). */
+  private answered: number;
+  /** Bytes at the start of the data area held by posted writes not answered yet. */
+  private posted = 0;
+  /** The first error of a posted write, for the next flush() or settle(). */
+  private postedError: DiskError | undefined;
   private nextId = 1;
 
   constructor(port: SyncDiskPort) {
@@ -61,6 +78,7 @@ export class SyncDisk {
       );
     }
     this.published = Atomics.load(ctrl, CTRL.reqSeq);
+    this.answered = Atomics.load(ctrl, CTRL.respSeq);
   }
 
   /** True once the disk was closed or lost power: every call throws. */
@@ -80,40 +98,56 @@ export class SyncDisk {
     checkRange(offset, dst.length, this.size, 'read', MAX_IO_BYTES);
     this.checkOpen();
     eachPiece(offset, dst.length, this.dataBytes, (_, __, at, n) => {
-      this.call({ op: 'read', offset: offset + at, length: n });
-      dst.set(this.v.arena.subarray(0, n), at);
+      const pos = this.room(n);
+      this.call({ op: 'read', offset: offset + at, length: n }, pos);
+      dst.set(this.v.arena.subarray(pos, pos + n), at);
     });
     return dst;
   }
 
   /**
    * Writes `data` at `offset`; returns once the worker acknowledged it (as
-   * the cache mode defines; with `fua`, once it is in the store and synced).
+   * the cache mode defines; with `fua`, once it is in the store and synced)
+   * — or, with `wait: false`, once it is in the ring (see SyncWriteOptions).
    * A write larger than the port's data area goes as consecutive pieces,
    * each its own request (see README, "SyncDisk").
    */
-  write(offset: number, data: Uint8Array, opts?: WriteOptions): void {
+  write(offset: number, data: Uint8Array, opts?: SyncWriteOptions): void {
     checkData(data);
     checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
     this.checkOpen();
     const fua = opts?.fua === true;
+    const wait = opts?.wait !== false;
     eachPiece(offset, data.length, this.dataBytes, (_, __, at, n) => {
-      this.v.arena.set(data.subarray(at, at + n), 0);
-      this.call({ op: 'write', offset: offset + at, length: n, at: 0, fua });
+      const pos = this.room(n);
+      this.v.arena.set(data.subarray(at, at + n), pos);
+      const request: Request = { op: 'write', offset: offset + at, length: n, at: pos, fua };
+      if (wait) this.call(request, pos);
+      else {
+        this.publish(request, pos);
+        this.posted = pos + n;
+      }
     });
   }
 
   /** The guest's flush: makes every write acknowledged before it durable, as the cache mode defines. */
   flush(): void {
     this.checkOpen();
-    this.call({ op: 'flush' });
+    this.call({ op: 'flush' }, this.posted, true);
   }
 
   /** The range reads back as zeros afterwards. */
   discard(offset: number, length: number): void {
     checkRange(offset, length, this.size, 'discard');
     this.checkOpen();
-    this.call({ op: 'discard', offset, length });
+    this.call({ op: 'discard', offset, length }, this.posted);
+  }
+
+  /** Waits for every write posted with `wait: false`; throws the first error among them. */
+  settle(): void {
+    this.checkOpen();
+    this.waitAll();
+    this.takePostedError();
   }
 
   private checkOpen(): void {
@@ -121,26 +155,67 @@ export class SyncDisk {
     if (closed !== SYNC_CLOSED.open) throw closedError(this.name, closed);
   }
 
-  /** One request, its data (if any) at the start of the data area; blocks until its answer. */
-  private call(request: Request): void {
+  /** Where in the data area `n` bytes go: after the posted writes' bytes, or (once they are answered) at its start. */
+  private room(n: number): number {
+    if (this.posted + n > this.dataBytes || this.inFlight() >= RING_SLOTS - 1) this.waitAll();
+    return this.posted;
+  }
+
+  private inFlight(): number {
+    return (this.published - this.answered) | 0;
+  }
+
+  /** Puts a request (its data at `pos` of the data area) in the ring and wakes the worker; returns its id. */
+  private publish(request: Request, pos: number): number {
     const { ctrl } = this.v;
     this.checkOpen();
-    const slot = this.published & (RING_SLOTS - 1);
+    if (this.inFlight() >= RING_SLOTS - 1) this.waitAll();
     const id = this.nextId++;
-    encodeRequest(this.v, slot, id, request, 0);
+    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos);
     this.published = (this.published + 1) | 0;
     Atomics.store(ctrl, CTRL.reqSeq, this.published);
     Atomics.notify(ctrl, CTRL.reqSeq);
-    // One request at a time: its answer is the worker's next, in the same slot.
+    return id;
+  }
+
+  /**
+   * Blocks until every published request is answered; reads the answers:
+   * a posted write's error is kept, and the answer to `id` (if given) returned.
+   */
+  private waitAll(id?: number): { id: number; status: number; json: unknown } | undefined {
+    const { ctrl } = this.v;
     for (;;) {
       const seq = Atomics.load(ctrl, CTRL.respSeq);
       if (seq === this.published) break;
       this.checkOpen();
       Atomics.wait(ctrl, CTRL.respSeq, seq, WAIT_SLICE_MS);
     }
-    const answer = decodeResponse(this.v, slot);
-    if (answer.id !== id)
-      throw new DiskError('EIO', `SyncDisk: answer ${answer.id} for request ${id}; open a new port.`);
+    let mine: { id: number; status: number; json: unknown } | undefined;
+    for (; this.answered !== this.published; this.answered = (this.answered + 1) | 0) {
+      const answer = decodeResponse(this.v, this.answered & (RING_SLOTS - 1));
+      if (answer.id === id) mine = answer;
+      else if (answer.status !== STATUS_OK) this.postedError ??= errorFromData(answer.json as DiskErrorData);
+    }
+    this.posted = 0;
+    return mine;
+  }
+
+  private takePostedError(): void {
+    const err = this.postedError;
+    this.postedError = undefined;
+    if (err) throw err;
+  }
+
+  /**
+   * One request, its data (if any) at `pos` of the data area; blocks until
+   * it and every posted write are answered. With `reportPosted`, a posted
+   * write's error is thrown first (the request itself was served).
+   */
+  private call(request: Request, pos: number, reportPosted = false): void {
+    const id = this.publish(request, pos);
+    const answer = this.waitAll(id);
+    if (reportPosted) this.takePostedError();
+    if (!answer) throw new DiskError('EIO', `SyncDisk: no answer for request ${id}; open a new port.`);
     if (answer.status !== STATUS_OK) throw errorFromData(answer.json as DiskErrorData);
   }
 }
@@ -149,14 +224,22 @@ function damagedPort(): DiskError {
   return new DiskError('EINVAL', 'new SyncDisk(port): the port is damaged (its buffer is too small).');
 }
 
-/** Atomics.wait throws where a thread may not block (a page's main thread): say so before anything else. */
-function checkCanBlock(ctrl: Int32Array): void {
+/**
+ * Atomics.wait throws where a thread may not block (a page's main thread):
+ * say so before anything else. `who` names what blocks, `instead` what to
+ * do (both end up in the message).
+ */
+export function checkCanBlock(
+  ctrl: Int32Array = new Int32Array(new SharedArrayBuffer(4 * (CTRL.closed + 1))),
+  who = 'SyncDisk',
+  instead = 'create it in a worker',
+): void {
   try {
     Atomics.wait(ctrl, CTRL.closed, -1, 0); // never -1: returns "not-equal" at once where blocking is allowed
   } catch {
     throw new DiskError(
       'ENOTSUP',
-      "SyncDisk blocks with Atomics.wait, which this thread may not do (a page's main thread): create it in a worker.",
+      `${who} blocks with Atomics.wait, which this thread may not do (a page's main thread): ${instead}.`,
     );
   }
 }

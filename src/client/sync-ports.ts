@@ -96,7 +96,8 @@ function checkBufferSize(size: unknown): number {
   return size;
 }
 
-function checkIsolation(): void {
+/** SharedArrayBuffer and Atomics.waitAsync are there (a cross-origin isolated page or worker), or ENOTSUP. */
+export function checkIsolation(): void {
   const g = globalThis as { crossOriginIsolated?: boolean };
   if (g.crossOriginIsolated !== true || typeof SharedArrayBuffer !== 'function') {
     throw new DiskError(

@@ -15,15 +15,21 @@
  * - A delete is durable when it returns (SQLite's commit point in journal
  *   mode DELETE): the header is rewritten "absent" with FUA; the disk stays
  *   open for the next journal, saving a worker start per transaction.
+ *
+ * The same logic serves the async VFS and the blocking one: the disk is
+ * reached through a FileIo (file-io.ts), whose waits are Promises or nothing.
  */
-import type { Disk } from '../../client/disk';
+import { type FileIo, onFailure, type Wait } from './file-io';
 import { decodeHeader, encodeHeader, HEADER_BYTES, HEADER_READ_BYTES } from './header';
 import { FileLocks } from './locks';
 
-/** What a file needs of its disk (a `Disk`; a test's stand-in). */
-export type FileDisk = Pick<Disk, 'size' | 'read' | 'readInto' | 'write' | 'flush' | 'discard' | 'close' | 'powerLoss'>;
+/** A read begun: `bytes` holds the data once `done` is over. */
+export interface FileRead<W extends Wait> {
+  bytes: Uint8Array;
+  done: W;
+}
 
-export class DiskFile {
+export class DiskFile<W extends Wait = Wait> {
   readonly locks = new FileLocks();
   /** The file exists (a deleted file's disk is kept, marked absent). */
   exists: boolean;
@@ -38,12 +44,9 @@ export class DiskFile {
   /** Length or existence changed since the header was last written. */
   private headerDirty = false;
   private scratch = new Uint8Array(64 << 10);
-  /** Requests issued and not yet waited for (writes, discards, the header, the flush). */
-  private pending: Promise<void>[] = [];
-  private failure: unknown;
 
   private constructor(
-    readonly disk: FileDisk,
+    readonly io: FileIo<W>,
     exists: boolean,
     length: number,
   ) {
@@ -52,14 +55,16 @@ export class DiskFile {
   }
 
   /** Reads the header of an open disk. */
-  static async load(disk: FileDisk): Promise<DiskFile> {
-    const header = decodeHeader(await disk.read(0, HEADER_READ_BYTES));
-    return new DiskFile(disk, header.exists, header.exists ? header.length : 0);
+  static async load<W extends Wait>(io: FileIo<W>): Promise<DiskFile<W>> {
+    const bytes = new Uint8Array(HEADER_READ_BYTES);
+    await io.readInto(0, bytes);
+    const header = decodeHeader(bytes);
+    return new DiskFile(io, header.exists, header.exists ? header.length : 0);
   }
 
   /** The largest file this disk holds. */
   get capacity(): number {
-    return this.disk.size - HEADER_BYTES;
+    return this.io.size - HEADER_BYTES;
   }
 
   /** Makes an absent file exist, empty (durable at the next sync). */
@@ -71,25 +76,26 @@ export class DiskFile {
   }
 
   /**
-   * The bytes of [offset, offset + n) below the length (fewer at the end of
-   * the file), in a buffer reused by the next read: copy them out at once.
+   * Reads the bytes of [offset, offset + n) below the length (fewer at the
+   * end of the file) into a buffer reused by the next read: copy them out
+   * as soon as the read is done.
    */
-  async read(offset: number, n: number): Promise<Uint8Array> {
+  read(offset: number, n: number): FileRead<W> {
     const avail = Math.max(0, Math.min(n, this.length - offset));
-    if (avail === 0) return this.scratch.subarray(0, 0);
+    if (avail === 0) return { bytes: this.scratch.subarray(0, 0), done: this.io.idle() };
     if (this.scratch.length < avail) this.scratch = new Uint8Array(avail);
-    return this.disk.readInto(HEADER_BYTES + offset, this.scratch.subarray(0, avail));
+    const bytes = this.scratch.subarray(0, avail);
+    return { bytes, done: this.io.readInto(HEADER_BYTES + offset, bytes) };
   }
 
   /**
-   * Issues a write without waiting for it: Disk.write copies the bytes at
-   * once, later requests (a read) see it, and the next sync() waits for it
-   * and reports its error, as fsync reports a failed write-back. SQLite
-   * calls it synchronously (no async round trip per page).
+   * Issues a write: later requests (a read) see it, and the next sync()
+   * waits for it and reports its error, as fsync reports a failed
+   * write-back. SQLite calls it synchronously (no async round trip per page).
    */
   write(data: Uint8Array, offset: number): void {
     this.zeroGapTo(offset);
-    this.track(this.disk.write(HEADER_BYTES + offset, data));
+    this.io.write(HEADER_BYTES + offset, data, false);
     this.dirty = true;
     const end = offset + data.length;
     if (end > this.length) {
@@ -110,68 +116,49 @@ export class DiskFile {
    * xSync: the writes so far and the length, durable; throws the error of
    * any write issued since the last sync. Nothing to do when nothing changed.
    */
-  async sync(): Promise<void> {
+  sync(): W {
     const dirty = this.dirty;
     const headerDirty = this.headerDirty;
-    if (headerDirty) {
-      const header = encodeHeader({ exists: this.exists, length: this.length });
-      // Only the length changed: one forced write is the whole sync.
-      this.track(this.disk.write(0, header, { fua: !dirty }));
-    }
-    if (dirty) this.track(this.disk.flush());
+    // Only the length changed: one forced write is the whole sync.
+    if (headerDirty) this.io.write(0, encodeHeader({ exists: this.exists, length: this.length }), !dirty);
+    if (dirty) this.io.flush();
     this.dirty = false;
     this.headerDirty = false;
-    try {
-      await this.settle();
-    } catch (err) {
-      this.dirty ||= dirty;
-      this.headerDirty ||= headerDirty;
-      throw err;
-    }
+    return onFailure(
+      () => this.io.settle(),
+      () => {
+        this.dirty ||= dirty;
+        this.headerDirty ||= headerDirty;
+      },
+    );
   }
 
   /** xDelete: absent, durably, now. */
-  async remove(): Promise<void> {
+  remove(): W {
     this.staleEnd = Math.max(this.staleEnd, this.length);
     this.exists = false;
     this.length = 0;
     this.headerDirty = true;
-    await this.sync();
+    return this.sync();
   }
 
   /** A clean close: the writes issued, the header as it is now, then the disk's own close (write back, sync). */
   async close(): Promise<void> {
-    await this.settle();
-    if (this.headerDirty) await this.disk.write(0, encodeHeader({ exists: this.exists, length: this.length }));
-    this.headerDirty = false;
-    await this.disk.close();
+    await this.io.settle();
+    if (this.headerDirty) {
+      this.io.write(0, encodeHeader({ exists: this.exists, length: this.length }), false);
+      this.headerDirty = false;
+      await this.io.settle();
+    }
+    await this.io.close();
   }
 
   /** Zeroes (issues a discard of) whatever stale bytes lie between the length and `offset`. */
   private zeroGapTo(offset: number): void {
     if (offset <= this.length || this.staleEnd <= this.length) return;
     const end = Math.min(offset, this.staleEnd);
-    this.track(this.disk.discard(HEADER_BYTES + this.length, end - this.length));
+    this.io.discard(HEADER_BYTES + this.length, end - this.length);
     this.dirty = true;
     if (offset >= this.staleEnd) this.staleEnd = this.length;
-  }
-
-  /** Keeps a request issued without waiting: its error is thrown by the next settle(). */
-  private track(request: Promise<void>): void {
-    this.pending.push(
-      request.catch((err: unknown) => {
-        this.failure ??= err;
-      }),
-    );
-  }
-
-  /** Waits for every request issued so far; throws the first error among them. */
-  private async settle(): Promise<void> {
-    const pending = this.pending;
-    this.pending = [];
-    await Promise.all(pending);
-    const failure = this.failure;
-    this.failure = undefined;
-    if (failure !== undefined) throw failure;
   }
 }
