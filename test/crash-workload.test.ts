@@ -12,24 +12,9 @@ import { WorkloadLog } from '../src/core/oracle';
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
-import { newBackingOf, STORE_KINDS, sameBytes, stacked } from './helpers';
+import { newBackingOf, STORE_KINDS, sameBytes, stacked, unplugged } from './helpers';
 
 const SIZE = 2 * 1024 * 1024;
-
-/** The device as the page sees it: no answer arrives once the power is off. */
-function unplugged(d: BlockDevice, power: { off: boolean }): WorkloadDisk {
-  const answer = <T>(p: Promise<T>) =>
-    p.then((v) => {
-      if (power.off) throw new Error('power is off');
-      return v;
-    });
-  return {
-    write: (o, data, opts) => answer(d.write(o, data, opts)),
-    flush: () => answer(d.flush()),
-    discard: (o, n) => answer(d.discard(o, n)),
-    setCacheMode: (m) => answer(d.setCacheMode(m)),
-  };
-}
 
 describe('crash workload', () => {
   it('the requests are a function of the seed alone', async () => {

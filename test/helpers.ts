@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { Disk } from '../src/client/disk';
 import { RingTransport } from '../src/client/ring-transport';
 import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
+import type { WorkloadDisk } from '../src/core/crash-workload';
 import type { BlockStore } from '../src/core/store';
 import type { BaseSpec } from '../src/stores/base-image';
 import { idbDisks } from '../src/stores/idb-disks';
@@ -214,4 +215,19 @@ export function diskOverRing(
     transport,
   );
   return { disk, server, run: () => void server.run() };
+}
+
+/** The device as the page sees it: no answer arrives once the power is off. */
+export function unplugged(d: BlockDevice, power: { off: boolean }): WorkloadDisk {
+  const answer = <T>(p: Promise<T>) =>
+    p.then((v) => {
+      if (power.off) throw new Error('power is off');
+      return v;
+    });
+  return {
+    write: (o, data, opts) => answer(d.write(o, data, opts)),
+    flush: () => answer(d.flush()),
+    discard: (o, n) => answer(d.discard(o, n)),
+    setCacheMode: (m) => answer(d.setCacheMode(m)),
+  };
 }

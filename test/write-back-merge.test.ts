@@ -4,7 +4,7 @@ import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-wor
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
-import { newBackingOf, openOn, pattern, sameBytes, stacked } from './helpers';
+import { newBackingOf, openOn, pattern, sameBytes, stacked, unplugged } from './helpers';
 
 // Write-back over a store with `mergeGap` (OPFS): dirty blocks a small gap
 // apart go as one store write, the gap rewritten with the bytes it holds —
@@ -164,30 +164,16 @@ describe('write-back merges small gaps on a store that asks for it', () => {
           size: SIZE,
         });
         const d = await BlockDevice.open({ ...stores, size: SIZE, cache: mode, cacheSize: 8 * BS });
-        const r = await runWorkload(
-          {
-            write: (o, data, opts) =>
-              d.write(o, data, opts).then(() => {
-                if (power.off) throw new Error('power is off');
-              }),
-            flush: () =>
-              d.flush().then(() => {
-                if (power.off) throw new Error('power is off');
-              }),
-            discard: (o, n) => d.discard(o, n),
-            setCacheMode: (m) => d.setCacheMode(m),
+        const r = await runWorkload(unplugged(d, power), {
+          seed,
+          size: 128 * KiB,
+          initialMode: mode,
+          requests: 120,
+          crash: randomCrashPoint(seed, 120),
+          onCrash: () => {
+            power.off = true;
           },
-          {
-            seed,
-            size: 128 * KiB,
-            initialMode: mode,
-            requests: 120,
-            crash: randomCrashPoint(seed, 120),
-            onCrash: () => {
-              power.off = true;
-            },
-          },
-        );
+        });
         merged += (await d.stats()).storeGapBytes;
         const frozen = new Uint8Array(128 * KiB);
         await (await stacked(hardware)).data.read(0, frozen);

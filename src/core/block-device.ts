@@ -760,10 +760,12 @@ export class BlockDevice {
     const spans: [number, number][] = [];
     for (const b of blocks) {
       const span = spans.at(-1);
-      if (span && b === span[1] + 1 && b - span[0] < maxBlocks) span[1] = b;
-      else if (span && b - span[1] - 1 <= gapBlocks && b - span[0] < maxBlocks && (await this.isData(span[1] + 1, b))) {
-        span[1] = b;
-      } else spans.push([b, b]);
+      const joins =
+        span !== undefined &&
+        b - span[0] < maxBlocks &&
+        (b === span[1] + 1 || (b - span[1] - 1 <= gapBlocks && (await this.isData(span[1] + 1, b))));
+      if (joins) span[1] = b;
+      else spans.push([b, b]);
     }
     return spans;
   }
