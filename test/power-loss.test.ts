@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
-import { checkDurability, WorkloadLog } from '../src/core/oracle';
+import { checkDurability, type LogEntry, WorkloadLog } from '../src/core/oracle';
 import { patternBytes, prng } from '../src/core/pattern';
 import { discardByZeroing, ForwardingStore } from '../src/core/store';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
@@ -26,6 +26,7 @@ async function crashRound(
   deviceCache: number,
   crashAfter: number,
   bypassBytes = 16 * 1024,
+  batched = false,
 ): Promise<Outcome> {
   const backing = newBackingOf(kind, DISK);
   const hardware = await backing.open();
@@ -44,6 +45,21 @@ async function crashRound(
   const rnd = prng(seed);
   const pick = (n: number) => Math.floor(rnd() * n);
   const inflight: Promise<unknown>[] = [];
+  // `batched`: answers come as the batched-messages transport gives them,
+  // a batch of requests issued together at once, when all of it has
+  // settled — so a later batch's answers may come first; one not sent
+  // before the plug was pulled never comes.
+  let batch: { e: LogEntry; p: Promise<unknown> }[] = [];
+  const answerBatch = () => {
+    const b = batch;
+    batch = [];
+    inflight.push(
+      Promise.allSettled(b.map((x) => x.p)).then((settled) => {
+        if (power.off) return;
+        for (const [k, r] of settled.entries()) if (r.status === 'fulfilled') log.ack(b[k].e);
+      }),
+    );
+  };
   for (let i = 0; i < 120; i++) {
     const r = rnd();
     let e: ReturnType<WorkloadLog['flush']>;
@@ -67,9 +83,14 @@ async function crashRound(
       e = log.setMode(m);
       p = d.setCacheMode(m);
     }
-    inflight.push(p.then(() => log.ack(e)).catch(() => undefined));
-    if (rnd() < 0.2) await Promise.resolve();
+    if (batched) batch.push({ e, p });
+    else inflight.push(p.then(() => log.ack(e)).catch(() => undefined));
+    if (rnd() < 0.2) {
+      if (batched) answerBatch();
+      await Promise.resolve();
+    }
   }
+  if (batched) answerBatch();
   // Mostly microtask turns; now and then a task, so stores that commit later (IndexedDB) get to.
   for (let t = 0; t < crashAfter; t++) {
     if (t % 50 === 49) await new Promise((r) => setTimeout(r, 0));
@@ -143,6 +164,42 @@ describe('power-loss simulator and the oracle', () => {
     expect([ru.lost, ru.violations]).toEqual([1, 0]);
   });
 
+  it('a switch unanswered at the crash may have taken effect: a later acknowledged write is judged in every mode it may have met', () => {
+    // Answers come out of issue order (group commit, batched answers): the
+    // write after the switch was answered, the switch was not.
+    const judge = (from: CacheMode, to: CacheMode, fua = false) => {
+      const log = new WorkloadLog(from);
+      log.setMode(to);
+      log.ack(log.write(0, 4096, 1, fua));
+      return checkDurability({ entries: log.entries, initialMode: from, actual: new Uint8Array(4096) });
+    };
+    // Lost: the switch to unsafe (or writeback) may have happened.
+    expect([judge('directsync', 'unsafe').lost, judge('directsync', 'unsafe').violations]).toEqual([1, 0]);
+    expect(judge('writethrough', 'writeback').violations).toBe(0);
+    // Durable whichever mode it met: a violation.
+    expect(judge('directsync', 'writethrough').violations).toBe(1);
+    expect(judge('writeback', 'none', true).violations).toBe(1);
+    const report = judge('directsync', 'writethrough');
+    expect(report.details[0].reason).toContain('in directsync or writethrough');
+    // Answered, the switch took effect: only its mode counts.
+    const log = new WorkloadLog('unsafe');
+    log.ack(log.setMode('directsync'));
+    log.ack(log.write(0, 4096, 1));
+    expect(
+      checkDurability({ entries: log.entries, initialMode: 'unsafe', actual: new Uint8Array(4096) }).violations,
+    ).toBe(1);
+    // A flush that may have met unsafe guarantees nothing; one that met none or writeback does.
+    const flushed = (to: CacheMode) => {
+      const f = new WorkloadLog('writeback');
+      f.ack(f.write(0, 4096, 1));
+      f.setMode(to);
+      f.ack(f.flush());
+      return checkDurability({ entries: f.entries, initialMode: 'writeback', actual: new Uint8Array(4096) });
+    };
+    expect(flushed('unsafe').violations).toBe(0);
+    expect(flushed('none').violations).toBe(1);
+  });
+
   it.each([...STORE_KINDS, ...OVERLAY_KINDS])(
     'random workloads on the %s store, crashes anywhere: 0 violations in every mode, and the modes differ',
     async (kind) => {
@@ -154,8 +211,9 @@ describe('power-loss simulator and the oracle', () => {
           fc.constantFrom(16 * 1024, 64 * 1024, 1024 * 1024),
           fc.integer({ min: 0, max: 400 }),
           fc.constantFrom(8 * 1024, 1 << 20),
-          async (mode, seed, deviceCache, crashAfter, bypass) => {
-            const o = await crashRound(kind, mode, seed, deviceCache, crashAfter, bypass);
+          fc.boolean(),
+          async (mode, seed, deviceCache, crashAfter, bypass, batched) => {
+            const o = await crashRound(kind, mode, seed, deviceCache, crashAfter, bypass, batched);
             if (o.violations > 0) {
               throw new Error(
                 `${o.violations} violations in ${mode} (seed ${seed}): ${o.details.slice(0, 3).join('; ')}`,

@@ -116,35 +116,50 @@ export interface CheckInput {
 type Candidate = { index: number; bytes: (from: number, to: number) => Uint8Array | number };
 
 /**
- * The mode each request really ran in. A mode switch that was never
- * acknowledged did not happen as far as any later acknowledged request is
- * concerned (requests complete in order, so a later ack means the switch
- * failed, e.g. its flush did).
+ * The modes each request may have run in. Requests take effect in issue
+ * order, but their answers may come out of it (a group commit holds a
+ * write's answer while later requests run; the batched transport answers
+ * a batch at once): so a switch still unanswered when the plug was pulled
+ * may have taken effect or not (one that fails, e.g. because its flush
+ * did, leaves the mode as it was), even if later requests were answered.
+ * An acknowledged switch took effect.
  */
-export function effectiveModes(entries: readonly LogEntry[], initialMode: CacheMode): CacheMode[] {
-  let mode = initialMode;
+export function possibleModes(entries: readonly LogEntry[], initialMode: CacheMode): CacheMode[][] {
+  let modes: CacheMode[] = [initialMode];
   return entries.map((e) => {
-    if (e.kind === 'mode' && e.ackedAt !== undefined) mode = e.mode;
-    return mode;
+    if (e.kind === 'mode') {
+      if (e.ackedAt !== undefined) modes = [e.mode];
+      else if (!modes.includes(e.mode)) modes = [...modes, e.mode];
+    }
+    return modes;
   });
 }
 
-/** Is the write guaranteed to survive a power loss, by its mode's row of the table? */
-export function isGuaranteed(entries: readonly LogEntry[], modes: readonly CacheMode[], i: number): boolean {
+/**
+ * Is the write guaranteed to survive a power loss, by its mode's row of
+ * the table — in every mode it may have run in?
+ */
+export function isGuaranteed(entries: readonly LogEntry[], modes: readonly CacheMode[][], i: number): boolean {
   const w = entries[i];
   if ((w.kind !== 'write' && w.kind !== 'discard') || w.ackedAt === undefined) return false;
-  const p = CACHE_POLICY[modes[i]];
-  if (!p.syncOnFlush) return false; // unsafe
-  if (p.syncEachWrite) return true; // writethrough, directsync
-  if (w.kind === 'write' && w.fua) return true;
-  // A flush issued after the ack, completed, in a mode whose flush syncs.
-  for (let j = i + 1; j < entries.length; j++) {
-    const f = entries[j];
-    if (f.kind === 'flush' && f.ackedAt !== undefined && f.issuedAt > w.ackedAt && CACHE_POLICY[modes[j]].syncOnFlush) {
-      return true;
-    }
-  }
-  return false;
+  const acked = w.ackedAt;
+  // A flush issued after the ack, completed, in a mode whose flush syncs (whichever it met).
+  const flushedLater = () =>
+    entries.some(
+      (f, j) =>
+        j > i &&
+        f.kind === 'flush' &&
+        f.ackedAt !== undefined &&
+        f.issuedAt > acked &&
+        modes[j].every((m) => CACHE_POLICY[m].syncOnFlush),
+    );
+  return modes[i].every((mode) => {
+    const p = CACHE_POLICY[mode];
+    if (!p.syncOnFlush) return false; // unsafe
+    if (p.syncEachWrite) return true; // writethrough, directsync
+    if (w.kind === 'write' && w.fua) return true;
+    return flushedLater();
+  });
 }
 
 /** Checks what survived against the contract. */
@@ -156,7 +171,7 @@ export function checkDurability(input: CheckInput): OracleReport {
   const writes = entries
     .map((e, index) => ({ e, index }))
     .filter((x) => (x.e.kind === 'write' || x.e.kind === 'discard') && x.e.length > 0 && x.e.offset < size);
-  const modes = effectiveModes(entries, input.initialMode);
+  const modes = possibleModes(entries, input.initialMode);
   const guaranteed = new Set(writes.filter((x) => isGuaranteed(entries, modes, x.index)).map((x) => x.index));
   // Units: maximal ranges covered by the same set of writes. Within a unit,
   // a consistent disk holds one candidate's bytes.
@@ -244,7 +259,8 @@ export function checkDurability(input: CheckInput): OracleReport {
   };
 }
 
-function describeEntry(e: LogEntry, mode: CacheMode): string {
+function describeEntry(e: LogEntry, modes: readonly CacheMode[]): string {
+  const mode = modes.join(' or ');
   if (e.kind === 'write') return `write ${e.length} B at ${e.offset}${e.fua ? ' FUA' : ''} in ${mode}`;
   if (e.kind === 'discard') return `discard ${e.length} B at ${e.offset} in ${mode}`;
   return e.kind;
