@@ -88,6 +88,8 @@ describe('shared-memory ring transport', () => {
             lent: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
             // Acknowledged at publish or by the worker: reads see both the same.
             early: fc.boolean(),
+            // Through write()/read() given as numbers (Disk's hot path) or call() with a request.
+            numbers: fc.boolean(),
             flush: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
           }),
           // Hundreds: fast-check's default size would keep these arrays short.
@@ -120,7 +122,8 @@ describe('shared-memory ring transport', () => {
               checks.push(read.then((got) => sameBytes(got, expected, `lent op ${i}`)));
             } else if (o.read) {
               const expected = model.slice(o.offset, o.offset + length);
-              checks.push(d.read(o.offset, length).then((got) => sameBytes(got, expected, `op ${i}`)));
+              const read = o.numbers ? d.client.read(o.offset, length) : d.read(o.offset, length);
+              checks.push(read.then((got) => sameBytes(got, expected, `op ${i}`)));
             } else if (o.lent) {
               const data = d.lend(Math.max(1, length)).subarray(0, length);
               data.set(pattern(length, i));
@@ -128,7 +131,10 @@ describe('shared-memory ring transport', () => {
               checks.push(d.write(o.offset, data, o.early).then(() => undefined)); // untouched until settled
             } else {
               const data = pattern(length, i);
-              checks.push(d.write(o.offset, data, o.early).then(() => undefined));
+              const write = o.numbers
+                ? d.client.write(o.offset, data, false, o.early)
+                : d.write(o.offset, data, o.early);
+              checks.push(write.then(() => undefined));
               model.set(data, o.offset);
               data.fill(0); // the caller's buffer is free at once
             }
@@ -201,6 +207,41 @@ describe('shared-memory ring transport', () => {
     // Latched before a close: the close reports it.
     await d.write(8192, pattern(4096, 5), true);
     await rejectsWith(d.close(), 'ENOSPC');
+    d.server.stop();
+  });
+
+  it('write() and read() given as numbers (the page hot path) act as call(): early acks, waits, latched errors, results', async () => {
+    const d = await ringDisk(65_536, 16 * 1024, {
+      start: false,
+      fails: (offset) => (offset === 8192 ? new DiskError('ENOSPC', 'no space left for this write') : undefined),
+    });
+    const early = d.client.write(0, pattern(4096, 1), false, true);
+    expect(await state(early), 'in the ring: acknowledged with no worker running').toBe('settled');
+    const failing = d.client.write(8192, pattern(4096, 2), false, true); // acknowledged: its failure comes later
+    const fua = d.client.write(4096, pattern(4096, 3), true, true);
+    const plain = d.client.write(12_288, pattern(4096, 4), false, false);
+    const into = new Uint8Array(16_384);
+    const read = d.client.read(0, 16_384, into);
+    const copy = d.client.read(4096, 4096);
+    expect(await state(fua), 'a FUA write waits for the worker').toBe('pending');
+    expect(await state(plain), 'a write without ackOnPublish waits').toBe('pending');
+    expect(await state(read)).toBe('pending');
+    d.run();
+    await Promise.all([early, failing, fua, plain]);
+    expect(await read, 'resolves with the buffer given').toBe(into);
+    const want = new Uint8Array(16_384);
+    want.set(pattern(4096, 1), 0);
+    want.set(pattern(4096, 3), 4096);
+    want.set(pattern(4096, 4), 12_288);
+    sameBytes(into, want);
+    sameBytes(await copy, pattern(4096, 3));
+    await rejectsWith(d.flush(), 'ENOSPC');
+    // Without ackOnPublish the caller gets the error itself; past a chunk, split as call() does.
+    await rejectsWith(d.client.write(8192, pattern(4096, 5), false, false), 'ENOSPC');
+    const big = pattern(20_000, 6);
+    await d.client.write(20_000, big, false, true);
+    sameBytes(await d.client.read(20_000, big.length), big);
+    await d.flush();
     d.server.stop();
   });
 

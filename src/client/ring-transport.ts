@@ -4,12 +4,15 @@ import {
   BUFFER_STAGING,
   CTRL,
   DEFAULT_ARENA,
-  decodeResponse,
+  encodeIo,
   encodeRequest,
   MAX_CHUNK,
   newRing,
   RING_SLOTS,
   type RingViews,
+  responseId,
+  responseJson,
+  responseStatus,
   ringViews,
   STATUS_OK,
   waitChange,
@@ -20,9 +23,19 @@ import type { CallOptions, HeldRead, Transport } from './transport';
 /** Shared memory for the copies of writes waiting for room in the ring (past it, a plain copy). */
 const STAGING_BYTES = 64 * 1024 * 1024;
 
+/**
+ * A request in the ring. One record per ring slot, reused request after
+ * request (nothing is allocated per request): the record of the request
+ * published as number n is slot n mod RING_SLOTS, and n is the id the
+ * worker answers with.
+ */
 interface InFlight {
   id: number;
-  request: Request;
+  op: Op;
+  /** A read's or write's length in bytes. */
+  length: number;
+  /** The request, for ops other than read and write (they go as numbers). */
+  request: Request | undefined;
   /** A read's destination, if the caller gave one. */
   into: Uint8Array | undefined;
   /** Arena window [start, end) in monotonic bytes; freed in FIFO order once done. */
@@ -39,6 +52,29 @@ interface InFlight {
   stretch: Stretch | undefined;
   resolve(value: Reply | undefined): void;
   reject(err: DiskError): void;
+}
+
+const settleNothing = (): void => undefined;
+/** What an early-acknowledged write returns: one promise, already resolved, for all of them. */
+const ACKED: Promise<undefined> = Promise.resolve(undefined);
+
+function emptyRecord(): InFlight {
+  return {
+    id: -1,
+    op: 'stats',
+    length: 0,
+    request: undefined,
+    into: undefined,
+    start: 0,
+    end: 0,
+    done: true,
+    acked: false,
+    held: false,
+    lent: false,
+    stretch: undefined,
+    resolve: settleNothing,
+    reject: settleNothing,
+  };
 }
 
 interface Waiting {
@@ -65,14 +101,17 @@ export class RingTransport implements Transport {
   private readonly arenaSize: number;
   /** Requests above this are split: a chunk must always fit the arena. */
   private readonly chunk: number;
-  private nextId = 1;
   private published = 0;
   private answered = 0;
+  /** The number of the oldest published request whose slot and arena window are not freed yet. */
+  private oldest = 0;
   /** Monotonic arena positions: allocated up to head, freed up to tail. */
   private head = 0;
   private tail = 0;
-  private readonly inflight: InFlight[] = [];
-  private readonly byId = new Map<number, InFlight>();
+  /** The requests' records, by slot. */
+  private readonly records: InFlight[] = Array.from({ length: RING_SLOTS }, emptyRecord);
+  /** A read or write for tryPublish without a request object (the hot path): its fields are copied. */
+  private readonly io = { op: 'write' as 'read' | 'write', offset: 0, length: 0, at: 0, fua: false };
   private backlog: Waiting[] = [];
   /** Where backlogged writes' copies wait: in the ring's buffer, after the arena, where the worker reads them. */
   private readonly staging: StagingArea;
@@ -101,6 +140,54 @@ export class RingTransport implements Transport {
   call<O extends Op>(request: RequestOf<O>, data?: Uint8Array, opts?: CallOptions): Promise<ReplyOf<O>> {
     // The reply's type follows the request's op: the worker answers per Operations.
     return this.send(request as Request, data, opts?.ackOnPublish === true) as Promise<ReplyOf<O>>;
+  }
+
+  /**
+   * A write given as numbers (Disk.write's hot path): no request object,
+   * no record; an early-acknowledged one allocates nothing at all.
+   */
+  write(offset: number, data: Uint8Array, fua: boolean, ackOnPublish: boolean): Promise<undefined> {
+    if (!this.dead && this.backlog.length === 0 && data.length <= this.chunk) {
+      const io = this.io;
+      io.op = 'write';
+      io.offset = offset;
+      io.length = data.length;
+      io.fua = fua;
+      if (ackOnPublish && !fua && !this.lentIds.has(data.buffer)) {
+        if (this.tryPublish(io, data, true, settleNothing, settleNothing, undefined)) return ACKED;
+      } else {
+        const p = this.publishNow(data);
+        if (p) return p as Promise<undefined>;
+      }
+    }
+    return this.send(
+      { op: 'write', offset, length: data.length, at: 0, fua },
+      data,
+      ackOnPublish,
+    ) as Promise<undefined>;
+  }
+
+  /** A read given as numbers (Disk.read's and readInto's hot path): no request object. */
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    if (!this.dead && this.backlog.length === 0 && length <= this.chunk) {
+      const io = this.io;
+      io.op = 'read';
+      io.offset = offset;
+      io.length = length;
+      io.fua = false;
+      const p = this.publishNow(into);
+      if (p) return p as Promise<Uint8Array>;
+    }
+    return this.send({ op: 'read', offset, length }, into, false) as Promise<Uint8Array>;
+  }
+
+  /** Publishes `io` now if there is room: its answer, or undefined (then nothing was sent). */
+  private publishNow(data: Uint8Array | undefined): Promise<Reply | undefined> | undefined {
+    let published = false;
+    const answer = new Promise<Reply | undefined>((resolve, reject) => {
+      published = this.tryPublish(this.io, data, false, resolve, reject, undefined);
+    });
+    return published ? answer : undefined;
   }
 
   /**
@@ -147,7 +234,10 @@ export class RingTransport implements Transport {
 
   earlyAcksInFlight(): number {
     let n = 0;
-    for (const f of this.inflight) if (f.acked && !f.done) n++;
+    for (let i = this.oldest; i !== this.published; i = (i + 1) | 0) {
+      const f = this.recordOf(i);
+      if (f.acked && !f.done) n++;
+    }
     return n;
   }
 
@@ -175,7 +265,7 @@ export class RingTransport implements Transport {
         resolve(this.v.arena.subarray(pos, pos + length));
       };
       if (this.backlog.length === 0 && this.tryPublish(request, undefined, false, answered, reject, undefined)) {
-        entry = this.inflight[this.inflight.length - 1];
+        entry = this.recordOf((this.published - 1) | 0);
         entry.held = true;
       } else {
         this.backlog.push({
@@ -211,10 +301,14 @@ export class RingTransport implements Transport {
 
   fail(err: DiskError): void {
     this.dead ??= err;
-    for (const f of this.inflight) if (!f.done) f.reject(err);
+    for (let i = this.oldest; i !== this.published; i = (i + 1) | 0) {
+      const f = this.recordOf(i);
+      if (f.done) continue;
+      f.done = true;
+      f.reject(err);
+    }
     for (const w of this.backlog) w.reject(err);
-    this.inflight.length = 0;
-    this.byId.clear();
+    this.oldest = this.published;
     this.backlog = [];
   }
 
@@ -238,7 +332,11 @@ export class RingTransport implements Transport {
     return out;
   }
 
-  /** Publishes at once if a slot and arena space are free. */
+  /**
+   * Publishes at once if a slot and arena space are free. `request` may be
+   * the transport's own `io` record (a read or write given as numbers):
+   * its fields are copied, it is not kept.
+   */
   private tryPublish(
     request: Request,
     data: Uint8Array | undefined,
@@ -247,15 +345,18 @@ export class RingTransport implements Transport {
     reject: (e: DiskError) => void,
     stretch: Stretch | undefined,
   ): boolean {
-    if (this.inflight.length >= RING_SLOTS) return false;
-    if (this.inflight.length === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
+    const count = (this.published - this.oldest) | 0;
+    if (count >= RING_SLOTS) return false;
+    if (count === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
+    const io = request.op === 'read' || request.op === 'write';
+    const length = io ? request.length : 0;
     // Where the bytes are: the staging area (a staged write), a lent buffer, or the arena.
     const buffer = stretch ? BUFFER_STAGING : data ? this.lentIds.get(data.buffer) : undefined;
     const lent = buffer !== undefined;
     // Arena space: a request's own bytes; a staged write reserves its length
     // unused, so that staging changes where the worker reads, not how much
     // the ring lets in (the early acknowledgements' bound).
-    const bytes = (!lent || stretch) && (request.op === 'read' || request.op === 'write') ? request.length : 0;
+    const bytes = !lent || stretch ? length : 0;
     let start = this.head;
     const within = start % this.arenaSize;
     // A window never wraps around the arena's end: skip to its start.
@@ -268,25 +369,38 @@ export class RingTransport implements Transport {
         : (data as Uint8Array).byteOffset;
     if (request.op === 'write' && data && bytes > 0 && !lent) this.v.arena.set(data, pos);
     this.head = start + bytes;
-    const id = this.nextId++;
-    const into = request.op === 'read' ? data : undefined;
-    const f: InFlight = {
-      id,
-      request,
-      into,
-      start,
-      end: this.head,
-      done: false,
-      acked: ackOnPublish,
-      held: false,
-      lent,
-      stretch,
-      resolve,
-      reject,
-    };
-    this.inflight.push(f);
-    this.byId.set(id, f);
-    encodeRequest(this.v, this.published & (RING_SLOTS - 1), id, request, pos, buffer);
+    const id = this.published;
+    const slot = id & (RING_SLOTS - 1);
+    const f = this.records[slot];
+    f.id = id;
+    f.op = request.op;
+    f.length = length;
+    f.request = io ? undefined : request;
+    f.into = request.op === 'read' ? data : undefined;
+    f.start = start;
+    f.end = this.head;
+    f.done = false;
+    f.acked = ackOnPublish;
+    f.held = false;
+    f.lent = lent;
+    f.stretch = stretch;
+    f.resolve = resolve;
+    f.reject = reject;
+    if (io) {
+      encodeIo(
+        this.v,
+        slot,
+        id,
+        request.op,
+        request.offset,
+        length,
+        request.op === 'write' && request.fua,
+        pos,
+        buffer,
+      );
+    } else {
+      encodeRequest(this.v, slot, id, request, pos, buffer);
+    }
     this.published = (this.published + 1) | 0;
     Atomics.store(this.v.ctrl, CTRL.reqSeq, this.published);
     Atomics.notify(this.v.ctrl, CTRL.reqSeq);
@@ -294,6 +408,10 @@ export class RingTransport implements Transport {
     // In the ring, the write is ahead of every later read, flush and close the worker takes.
     if (ackOnPublish) resolve(undefined);
     return true;
+  }
+
+  private recordOf(id: number): InFlight {
+    return this.records[id & (RING_SLOTS - 1)];
   }
 
   private listen(): void {
@@ -309,41 +427,49 @@ export class RingTransport implements Transport {
     if (this.dead) return;
     const seq = Atomics.load(this.v.ctrl, CTRL.respSeq);
     while (this.answered !== seq) {
-      const { id, status, json } = decodeResponse(this.v, this.answered & (RING_SLOTS - 1));
+      const slot = this.answered & (RING_SLOTS - 1);
+      const id = responseId(this.v, slot);
       this.answered = (this.answered + 1) | 0;
-      const f = this.byId.get(id);
-      if (!f) continue;
-      this.byId.delete(id);
+      const f = this.recordOf(id);
+      if (f.id !== id || f.done) continue;
       f.done = true;
       if (f.stretch) this.staging.free(f.stretch);
-      if (status !== STATUS_OK) {
-        const err = errorFromData(json as DiskErrorData);
+      const { resolve, reject } = f;
+      // The record is reused: let go of what the caller gave.
+      f.resolve = f.reject = settleNothing;
+      if (responseStatus(this.v, slot) !== STATUS_OK) {
+        const err = errorFromData(responseJson(this.v, slot) as DiskErrorData);
         if (f.acked) this.latch(err);
-        else f.reject(err);
-      } else if (this.latched && (f.request.op === 'flush' || f.request.op === 'close')) {
-        f.reject(this.latched);
+        else reject(err);
+      } else if (this.latched && (f.op === 'flush' || f.op === 'close')) {
+        reject(this.latched);
         this.latched = undefined;
       } else if (f.lent) {
-        f.resolve(f.into); // the worker read straight into the lent buffer
+        resolve(f.into); // the worker read straight into the lent buffer
       } else if (f.held) {
-        f.resolve(undefined); // readHeld gives the arena's view itself
-      } else if (f.request.op === 'read') {
+        resolve(undefined); // readHeld gives the arena's view itself
+      } else if (f.op === 'read') {
         const pos = f.start % this.arenaSize;
-        const result = this.v.arena.subarray(pos, pos + f.request.length);
+        const result = this.v.arena.subarray(pos, pos + f.length);
         if (f.into) f.into.set(result);
-        f.resolve(f.into ?? result.slice());
+        resolve(f.into ?? result.slice());
       } else {
-        f.resolve(json as Reply | undefined); // stats and block status travel as JSON
+        resolve(responseJson(this.v, slot) as Reply | undefined); // stats and block status travel as JSON
       }
+      f.into = undefined;
+      f.request = undefined;
     }
     this.free();
-    if (this.inflight.length > 0) this.listen();
+    if (this.published !== this.oldest) this.listen();
   }
 
   /** Frees the arena and slots of the answered prefix (up to a held read), then lets the backlog in. */
   private free(): void {
-    while (this.inflight.length > 0 && this.inflight[0].done && !this.inflight[0].held) {
-      this.tail = (this.inflight.shift() as InFlight).end;
+    while (this.oldest !== this.published) {
+      const f = this.recordOf(this.oldest);
+      if (!f.done || f.held) break;
+      this.tail = f.end;
+      this.oldest = (this.oldest + 1) | 0;
     }
     while (this.backlog.length > 0) {
       const w = this.backlog[0];

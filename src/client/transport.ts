@@ -38,6 +38,13 @@ export interface Transport {
    */
   call<O extends Op>(request: RequestOf<O>, data?: Uint8Array, opts?: CallOptions): Promise<ReplyOf<O>>;
   /**
+   * call() for a write, without a request object (the hot path; absent: call()).
+   * `ackOnPublish` as in CallOptions.
+   */
+  write?(offset: number, data: Uint8Array, fua: boolean, ackOnPublish: boolean): Promise<undefined>;
+  /** call() for a read, without a request object (the hot path; absent: call()). */
+  read?(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
    * A read of at most `maxHeld` bytes whose result stays in the
    * transport's memory until released (absent: reads resolve with a copy).
    */

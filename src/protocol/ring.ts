@@ -136,6 +136,10 @@ export interface RingRequest {
 }
 
 export function encodeRequest(v: RingViews, slot: number, id: number, r: Request, dataPos: number, buffer = 0): void {
+  if (r.op === 'read' || r.op === 'write') {
+    encodeIo(v, slot, id, r.op, r.offset, r.length, r.op === 'write' && r.fua, dataPos, buffer);
+    return;
+  }
   const base = slot * REQ.size;
   const f = v.req;
   f[base + REQ.buffer] = buffer;
@@ -144,8 +148,30 @@ export function encodeRequest(v: RingViews, slot: number, id: number, r: Request
   f[base + REQ.dataPos] = dataPos;
   f[base + REQ.offset] = 'offset' in r ? r.offset : 0;
   f[base + REQ.length] = 'length' in r ? r.length : 0;
-  f[base + REQ.flag] =
-    r.op === 'write' ? (r.fua ? 1 : 0) : r.op === 'setCacheMode' ? CACHE_MODES.indexOf(r.mode as CacheMode) : 0;
+  f[base + REQ.flag] = r.op === 'setCacheMode' ? CACHE_MODES.indexOf(r.mode as CacheMode) : 0;
+}
+
+/** A read or write request from its numbers: no request object (the page's hot path). */
+export function encodeIo(
+  v: RingViews,
+  slot: number,
+  id: number,
+  op: 'read' | 'write',
+  offset: number,
+  length: number,
+  fua: boolean,
+  dataPos: number,
+  buffer = 0,
+): void {
+  const base = slot * REQ.size;
+  const f = v.req;
+  f[base + REQ.buffer] = buffer;
+  f[base + REQ.op] = op === 'read' ? 0 : 1;
+  f[base + REQ.id] = id;
+  f[base + REQ.dataPos] = dataPos;
+  f[base + REQ.offset] = offset;
+  f[base + REQ.length] = length;
+  f[base + REQ.flag] = fua ? 1 : 0;
 }
 
 export function decodeRequest(v: RingViews, slot: number): RingRequest {
@@ -203,17 +229,26 @@ export function encodeResponse(v: RingViews, slot: number, id: number, status: n
 }
 
 export function decodeResponse(v: RingViews, slot: number): { id: number; status: number; json: unknown } {
-  const base = slot * RESP.size;
-  const length = v.resp[base + RESP.textLength];
-  // TextDecoder refuses views of shared memory: copy the few bytes out.
-  const json =
-    length > 0
-      ? JSON.parse(decoder.decode(v.text.slice(slot * RESPONSE_TEXT, slot * RESPONSE_TEXT + length)))
-      : undefined;
-  return { id: v.resp[base + RESP.id], status: v.resp[base + RESP.status], json };
+  return { id: responseId(v, slot), status: responseStatus(v, slot), json: responseJson(v, slot) };
 }
 
-/** Waits until ctrl[index] !== value, without blocking the thread. */
+/** A response's id, its status and its JSON, read one at a time: no object per answer (the page's hot path). */
+export function responseId(v: RingViews, slot: number): number {
+  return v.resp[slot * RESP.size + RESP.id];
+}
+
+export function responseStatus(v: RingViews, slot: number): number {
+  return v.resp[slot * RESP.size + RESP.status];
+}
+
+export function responseJson(v: RingViews, slot: number): unknown {
+  const length = v.resp[slot * RESP.size + RESP.textLength];
+  // TextDecoder refuses views of shared memory: copy the few bytes out.
+  return length > 0
+    ? JSON.parse(decoder.decode(v.text.slice(slot * RESPONSE_TEXT, slot * RESPONSE_TEXT + length)))
+    : undefined;
+}
+
 export function waitChange(ctrl: Int32Array, index: number, value: number): Promise<unknown> {
   const r = Atomics.waitAsync(ctrl, index, value);
   return r.async ? r.value : Promise.resolve();
