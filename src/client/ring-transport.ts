@@ -148,11 +148,7 @@ export class RingTransport implements Transport {
    */
   write(offset: number, data: Uint8Array, fua: boolean, ackOnPublish: boolean): Promise<undefined> {
     if (!this.dead && this.backlog.length === 0 && data.length <= this.chunk) {
-      const io = this.io;
-      io.op = 'write';
-      io.offset = offset;
-      io.length = data.length;
-      io.fua = fua;
+      const io = this.numbers('write', offset, data.length, fua);
       if (ackOnPublish && !fua && !this.lentIds.has(data.buffer)) {
         if (this.tryPublish(io, data, true, settleNothing, settleNothing, undefined)) return ACKED;
       } else {
@@ -170,15 +166,21 @@ export class RingTransport implements Transport {
   /** A read given as numbers (Disk.read's and readInto's hot path): no request object. */
   read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     if (!this.dead && this.backlog.length === 0 && length <= this.chunk) {
-      const io = this.io;
-      io.op = 'read';
-      io.offset = offset;
-      io.length = length;
-      io.fua = false;
+      this.numbers('read', offset, length, false);
       const p = this.publishNow(into);
       if (p) return p as Promise<Uint8Array>;
     }
     return this.send({ op: 'read', offset, length }, into, false) as Promise<Uint8Array>;
+  }
+
+  /** Fills the transport's `io` record with a read or write: what tryPublish takes from the hot path. */
+  private numbers(op: 'read' | 'write', offset: number, length: number, fua: boolean): Request {
+    const io = this.io;
+    io.op = op;
+    io.offset = offset;
+    io.length = length;
+    io.fua = fua;
+    return io;
   }
 
   /** Publishes `io` now if there is room: its answer, or undefined (then nothing was sent). */
@@ -348,8 +350,8 @@ export class RingTransport implements Transport {
     const count = (this.published - this.oldest) | 0;
     if (count >= RING_SLOTS) return false;
     if (count === 0) this.head = this.tail = 0; // empty: start afresh, no wasted tail
-    const io = request.op === 'read' || request.op === 'write';
-    const length = io ? request.length : 0;
+    const readOrWrite = request.op === 'read' || request.op === 'write';
+    const length = readOrWrite ? request.length : 0;
     // Where the bytes are: the staging area (a staged write), a lent buffer, or the arena.
     const buffer = stretch ? BUFFER_STAGING : data ? this.lentIds.get(data.buffer) : undefined;
     const lent = buffer !== undefined;
@@ -375,7 +377,7 @@ export class RingTransport implements Transport {
     f.id = id;
     f.op = request.op;
     f.length = length;
-    f.request = io ? undefined : request;
+    f.request = readOrWrite ? undefined : request;
     f.into = request.op === 'read' ? data : undefined;
     f.start = start;
     f.end = this.head;
@@ -386,7 +388,7 @@ export class RingTransport implements Transport {
     f.stretch = stretch;
     f.resolve = resolve;
     f.reject = reject;
-    if (io) {
+    if (readOrWrite) {
       encodeIo(
         this.v,
         slot,

@@ -166,7 +166,7 @@ export function encodeIo(
   const base = slot * REQ.size;
   const f = v.req;
   f[base + REQ.buffer] = buffer;
-  f[base + REQ.op] = op === 'read' ? 0 : 1;
+  f[base + REQ.op] = OPS.indexOf(op);
   f[base + REQ.id] = id;
   f[base + REQ.dataPos] = dataPos;
   f[base + REQ.offset] = offset;
@@ -249,6 +249,7 @@ export function responseJson(v: RingViews, slot: number): unknown {
     : undefined;
 }
 
+/** Waits until ctrl[index] !== value, without blocking the thread. */
 export function waitChange(ctrl: Int32Array, index: number, value: number): Promise<unknown> {
   const r = Atomics.waitAsync(ctrl, index, value);
   return r.async ? r.value : Promise.resolve();
