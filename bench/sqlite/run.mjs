@@ -20,8 +20,10 @@ const opts = {
   maxMs: Number(process.env.SQLITE_BENCH_MS ?? 3000),
 };
 const repeats = Number(process.env.SQLITE_BENCH_REPEATS ?? 3);
-const modes = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'];
-const journals = ['wal', 'delete'];
+// SQLITE_BENCH_MODES / SQLITE_BENCH_JOURNALS (comma-separated) narrow a run to some rows.
+const list = (env, all) => (env ? env.split(',').filter((x) => all.includes(x)) : all);
+const modes = list(process.env.SQLITE_BENCH_MODES, ['writeback', 'none', 'writethrough', 'directsync', 'unsafe']);
+const journals = list(process.env.SQLITE_BENCH_JOURNALS, ['wal', 'delete']);
 const server = spawn('node', ['scripts/static-server.mjs', '.', String(port)], { stdio: 'ignore' });
 const profile = mkdtempSync(join(tmpdir(), 'webdisk-sqlite-bench-'));
 try {
