@@ -55,7 +55,7 @@ export default defineConfig(({ mode }) => {
             webdisk: 'src/index.ts',
             v86: 'src/adapters/v86.ts',
             sqlite: 'src/adapters/sqlite/index.ts',
-            testing: 'src/testing.ts',
+            testing: 'src/testing/index.ts',
           },
           formats: ['es'],
           fileName: (_format, name) => `${name}.js`,

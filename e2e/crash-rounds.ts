@@ -5,9 +5,9 @@
 // soak table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { roundSeed } from '../src/core/crash-workload';
 import type { Disk } from '../src/index';
-import type { WorkloadLog, WorkloadOptions, WorkloadResult } from '../src/testing';
+import type { CrashTestOptions, CrashTestResult, RequestLog } from '../src/testing';
+import { roundSeed } from '../src/testing/crash-test';
 import { type EngineName, type EnginePage, launchEngine } from './engines';
 import { BASE_URL, harnessPath, type StorageBackend } from './fixtures';
 
@@ -325,7 +325,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
     const cacheSize = big ? 4 << 20 : [256, 1024, 4096][Math.floor(rnd() * 3)] * 1024;
     const deviceCacheSize = big ? 2 << 20 : [128, 512, 2048][Math.floor(rnd() * 3)] * 1024;
     let disk: Disk | undefined;
-    let run: WorkloadResult | undefined;
+    let run: CrashTestResult | undefined;
     try {
       at('deleting the previous disk');
       await deleteSoon(name);
@@ -354,7 +354,12 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         r.earlyInRing = opened.earlyAcksInFlight;
         opened.powerLoss();
       };
-      const opts: WorkloadOptions = { seed: spec.seed, size: cfg.size, initialMode: spec.mode, requests: cfg.requests };
+      const opts: CrashTestOptions = {
+        seed: spec.seed,
+        size: cfg.size,
+        initialMode: spec.mode,
+        requests: cfg.requests,
+      };
       // Half the rounds write from lent memory (not copied, never acknowledged early): the seed decides, no draw.
       if (opened.transportKind === 'shared-memory' && spec.seed % 2 === 0) {
         opts.lent = await opened.allocBuffer(8 << 20);
@@ -379,7 +384,7 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         // Pull the plug 0-6 ms after close() is sent. A busy wait, not a
         // timer: other lanes keep the page's event loop busy for tens of ms.
         const delay = rnd() * 6;
-        let log: WorkloadLog | undefined;
+        let log: RequestLog | undefined;
         opts.onLog = (l) => {
           log = l;
         };
@@ -411,11 +416,11 @@ async function roundsInPage(arg: { rounds: RoundSpec[]; cfg: RoundConfig }): Pro
         };
         opts.onCrash = drain ? () => undefined : closeThenPull;
         at('running the workload');
-        run = await wd.runWorkload(opened, opts);
+        run = await wd.runCrashTest(opened, opts);
         if (drain) closeThenPull();
       }
       at('running the workload');
-      run ??= await wd.runWorkload(opened, opts);
+      run ??= await wd.runCrashTest(opened, opts);
       at('pulling the plug');
       await pulled;
       r.crashedAt = run.crashedAt;

@@ -267,7 +267,7 @@ test('the page reloads mid-workload (no close): the new page reopens the disk, u
         });
         const progress = { acks: 0, inFlight: 0 };
         window.reloadProgress = progress;
-        wd.runWorkload(disk, {
+        wd.runCrashTest(disk, {
           seed,
           size: 8 << 20,
           initialMode: mode,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LOST, NEVER, SURVIVED, UNIT, VIOLATION } from '../src/demo/block-states';
 import { verify } from '../src/demo/verify';
 import { CACHE_MODES } from '../src/index';
-import { checkDurability, patternBytes, prng, WorkloadLog } from '../src/testing';
+import { checkDurability, patternBytes, prng, RequestLog } from '../src/testing';
 
 const MiB = 1024 * 1024;
 const CODE = { intact: SURVIVED, lost: LOST, violation: VIOLATION, untouched: NEVER } as const;
@@ -14,7 +14,7 @@ const CODE = { intact: SURVIVED, lost: LOST, violation: VIOLATION, untouched: NE
  */
 function session(seed: number, size: number, aligned: boolean) {
   const rnd = prng(seed);
-  const log = new WorkloadLog('writeback');
+  const log = new RequestLog('writeback');
   const base = new Uint8Array(size);
   for (let i = 0; i < size; i += 8192) base[i] = 1 + (i % 251); // earlier content in places
   const actual = base.slice();

@@ -2,13 +2,13 @@ import 'fake-indexeddb/auto';
 import { Disk } from '../src/client/disk';
 import { RingTransport } from '../src/client/ring-transport';
 import { BlockDevice, type DeviceOptions } from '../src/core/block-device';
-import type { WorkloadDisk } from '../src/core/crash-workload';
 import type { BlockStore } from '../src/core/store';
 import type { BaseSpec } from '../src/stores/base-image';
 import { idbDisks } from '../src/stores/idb-disks';
 import { MemoryStore } from '../src/stores/memory-store';
 import { PowerLossStore } from '../src/stores/power-loss-store';
 import { stackStores } from '../src/stores/stack';
+import type { CrashTestDisk } from '../src/testing/crash-test';
 import { execute } from '../src/worker/execute';
 import { RingServer } from '../src/worker/ring-server';
 
@@ -218,7 +218,7 @@ export function diskOverRing(
 }
 
 /** The device as the page sees it: no answer arrives once the power is off. */
-export function unplugged(d: BlockDevice, power: { off: boolean }): WorkloadDisk {
+export function unplugged(d: BlockDevice, power: { off: boolean }): CrashTestDisk {
   const answer = <T>(p: Promise<T>) =>
     p.then((v) => {
       if (power.off) throw new Error('power is off');

@@ -4,13 +4,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseBytes, handleBaseImage } from '../scripts/base-images.mjs';
 import { BlockDevice } from '../src/core/block-device';
-import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-workload';
 import { CACHE_MODES } from '../src/core/types';
 import { ClusterMapStore } from '../src/layers/cluster-map';
 import { type OverlayOptions, OverlayStore } from '../src/layers/overlay';
 import { type BaseSpec, openBase } from '../src/stores/base-image';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
+import { randomCrashPoint, runCrashTest, verifyDisk } from '../src/testing/crash-test';
 import { type Backing, newBackingOf, OVERLAY_KINDS, openOn, pattern, rejectsWith, sameBytes } from './helpers';
 
 // Overlays (src/layers/overlay.ts) in Node: against a model, over a Blob
@@ -466,7 +466,7 @@ describe('the crash workload on an overlay (as the browser suite runs it, scaled
         const crashModel = seed % 2 ? 'process' : 'power';
         const s = await stackStores(files, { crashModel, power, base: b.base, deviceCacheSize: 256 << 10 });
         const d = await BlockDevice.open({ ...s, size: s.size, cache: mode, cacheSize: 256 << 10 });
-        const run = await runWorkload(d, {
+        const run = await runCrashTest(d, {
           seed,
           size: SIZE,
           initialMode: mode,

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
-import { checkDurability, type LogEntry, WorkloadLog } from '../src/core/oracle';
-import { patternBytes, prng } from '../src/core/pattern';
 import { discardByZeroing, ForwardingStore } from '../src/core/store';
 import { CACHE_MODES, type CacheMode } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
+import { checkDurability, type LogEntry, RequestLog } from '../src/testing/oracle';
+import { patternBytes, prng } from '../src/testing/pattern';
 import { newBackingOf, OVERLAY_KINDS, STORE_KINDS, type StoreKind, stacked } from './helpers';
 
 const DISK = 256 * 1024;
@@ -41,7 +41,7 @@ async function crashRound(
     base: backing.base,
   });
   const d = await BlockDevice.open({ data, meta, size: DISK, cache: mode, cacheSize: 32 * 1024, bypassBytes });
-  const log = new WorkloadLog(mode);
+  const log = new RequestLog(mode);
   const rnd = prng(seed);
   const pick = (n: number) => Math.floor(rnd() * n);
   const inflight: Promise<unknown>[] = [];
@@ -62,7 +62,7 @@ async function crashRound(
   };
   for (let i = 0; i < 120; i++) {
     const r = rnd();
-    let e: ReturnType<WorkloadLog['flush']>;
+    let e: ReturnType<RequestLog['flush']>;
     let p: Promise<unknown>;
     if (r < 0.7) {
       const length = [512, 4096, 1 + pick(20_000), 65536][pick(4)];
@@ -110,7 +110,7 @@ async function crashRound(
 
 describe('power-loss simulator and the oracle', () => {
   it('the oracle flags missing guaranteed writes and bytes never written', () => {
-    const log = new WorkloadLog('writethrough');
+    const log = new RequestLog('writethrough');
     const w = log.write(4096, 4096, 7);
     log.ack(w);
     const good = new Uint8Array(16384);
@@ -132,7 +132,7 @@ describe('power-loss simulator and the oracle', () => {
   });
 
   it('the oracle allows losing unflushed writeback writes, not flushed or FUA ones', () => {
-    const log = new WorkloadLog('writeback');
+    const log = new RequestLog('writeback');
     const a = log.write(0, 4096, 1);
     log.ack(a);
     const f = log.flush();
@@ -156,7 +156,7 @@ describe('power-loss simulator and the oracle', () => {
         .violations,
     ).toBe(1);
     // In unsafe, nothing is guaranteed: losing everything is allowed.
-    const u = new WorkloadLog('unsafe');
+    const u = new RequestLog('unsafe');
     const x = u.write(0, 4096, 1);
     u.ack(x);
     u.ack(u.flush());
@@ -168,7 +168,7 @@ describe('power-loss simulator and the oracle', () => {
     // Answers come out of issue order (group commit, batched answers): the
     // write after the switch was answered, the switch was not.
     const judge = (from: CacheMode, to: CacheMode, fua = false) => {
-      const log = new WorkloadLog(from);
+      const log = new RequestLog(from);
       log.setMode(to);
       log.ack(log.write(0, 4096, 1, fua));
       return checkDurability({ entries: log.entries, initialMode: from, actual: new Uint8Array(4096) });
@@ -182,7 +182,7 @@ describe('power-loss simulator and the oracle', () => {
     const report = judge('directsync', 'writethrough');
     expect(report.details[0].reason).toContain('in directsync or writethrough');
     // Answered, the switch took effect: only its mode counts.
-    const log = new WorkloadLog('unsafe');
+    const log = new RequestLog('unsafe');
     log.ack(log.setMode('directsync'));
     log.ack(log.write(0, 4096, 1));
     expect(
@@ -190,7 +190,7 @@ describe('power-loss simulator and the oracle', () => {
     ).toBe(1);
     // A flush that may have met unsafe guarantees nothing; one that met none or writeback does.
     const flushed = (to: CacheMode) => {
-      const f = new WorkloadLog('writeback');
+      const f = new RequestLog('writeback');
       f.ack(f.write(0, 4096, 1));
       f.setMode(to);
       f.ack(f.flush());
@@ -262,7 +262,7 @@ describe('a crash inside one request', () => {
           }
         })(hardware);
         const d = await BlockDevice.open({ data, meta: new MemoryStore(), size: SIZE, cache: 'directsync' });
-        const log = new WorkloadLog('directsync');
+        const log = new RequestLog('directsync');
         const w = log.write(0, SIZE, 5);
         await d.write(0, patternBytes(SIZE, 5));
         log.ack(w);

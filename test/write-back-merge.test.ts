@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
-import { randomCrashPoint, runWorkload, verifyDisk } from '../src/core/crash-workload';
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
+import { randomCrashPoint, runCrashTest, verifyDisk } from '../src/testing/crash-test';
 import { newBackingOf, openOn, pattern, sameBytes, stacked, unplugged } from './helpers';
 
 // Write-back over a store with `mergeGap` (OPFS): dirty blocks a small gap
@@ -164,7 +164,7 @@ describe('write-back merges small gaps on a store that asks for it', () => {
           size: SIZE,
         });
         const d = await BlockDevice.open({ ...stores, size: SIZE, cache: mode, cacheSize: 8 * BS });
-        const r = await runWorkload(unplugged(d, power), {
+        const r = await runCrashTest(unplugged(d, power), {
           seed,
           size: 128 * KiB,
           initialMode: mode,

@@ -24,7 +24,7 @@ export class BlockTracker {
   readonly units: number;
   /** One state code per UNIT bytes. */
   readonly state: Uint8Array;
-  /** Logical clock (WorkloadLog's) of each unit's latest acknowledged write. */
+  /** Logical clock (RequestLog's) of each unit's latest acknowledged write. */
   private readonly ackedAt: Uint32Array;
   private volatile = 0;
 

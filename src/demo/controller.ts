@@ -2,7 +2,7 @@ import { CACHE_MODE_HELP, type CacheMode, type Disk, deleteDisk } from '../index
 import { BlockTracker } from './block-states';
 import {
   backendLine,
-  describeWorkload,
+  describeLoad,
   NOTHING_TO_VERIFY,
   type PageFallback,
   POWER_LOSS_TOOK,
@@ -10,6 +10,7 @@ import {
 } from './copy';
 import { type ErrorContext, explainError, type Remedy } from './errors';
 import { formatBytes, formatCount } from './format';
+import { LoadGenerator, type RunEnd } from './load-generator';
 import {
   type Counters,
   type DiskSettings,
@@ -21,7 +22,6 @@ import {
 } from './session';
 import { verify } from './verify';
 import type { DemoView, Phase, StatusAction, ViewEvents } from './view';
-import { type RunEnd, Workload } from './workload';
 
 /** A session a power loss or a clean close ended: what Reopen & verify checks. */
 interface EndedSession {
@@ -43,7 +43,7 @@ function zeroCounters(): Counters {
 }
 
 /**
- * The demo's state machine: which disk is open, the workload driving it,
+ * The demo's state machine: which disk is open, the load generator driving it,
  * and the steps a user takes — open, run, switch mode, flush, pull the
  * plug, reopen and verify, close, delete. Every step ends in a phase and a
  * status sentence on the view.
@@ -61,7 +61,7 @@ export class DemoController implements ViewEvents {
   private settings: DiskSettings | undefined;
   private previous: EndedSession | undefined;
   private tracker: BlockTracker | undefined;
-  private workload: Workload | undefined;
+  private load: LoadGenerator | undefined;
   private running: Promise<RunEnd> | undefined;
   private runLabel = '';
   /** The session's counters at the last sample: the next sample's rates are the difference. */
@@ -170,16 +170,16 @@ export class DemoController implements ViewEvents {
     this.pageFallback = undefined;
   }
 
-  // ------------------------------------------------------------------ the workload
+  // -------------------------------------------------------------- the load generator
 
   async start(): Promise<void> {
     if (!this.session && !(await this.open())) return;
     const s = this.session as Session;
     const view = this.view;
-    const cfg = view.readWorkload();
-    const wl = new Workload(s, cfg);
-    this.workload = wl;
-    this.runLabel = describeWorkload(cfg);
+    const cfg = view.readLoad();
+    const wl = new LoadGenerator(s, cfg);
+    this.load = wl;
+    this.runLabel = describeLoad(cfg);
     const mode = s.log.currentMode;
     view.comparison.begin(mode, this.runLabel);
     view.mark(`▶ ${mode}`);
@@ -192,7 +192,7 @@ export class DemoController implements ViewEvents {
     this.running = wl.run();
     const end = await this.running;
     this.running = undefined;
-    this.workload = undefined;
+    this.load = undefined;
     if (this.session !== s || this.phase !== 'running') return; // power loss, close or delete took over
     this.setPhase('open');
     this.tick();
@@ -209,7 +209,7 @@ export class DemoController implements ViewEvents {
   }
 
   stop(): void {
-    this.workload?.stop();
+    this.load?.stop();
   }
 
   modeChosen(mode: CacheMode): void {
@@ -259,7 +259,7 @@ export class DemoController implements ViewEvents {
     const s = this.session;
     if (!s || !this.settings) return;
     s.disk.powerLoss();
-    this.workload?.stop();
+    this.load?.stop();
     this.tick();
     const view = this.view;
     view.mark('⚡ power loss', 'power');
@@ -419,7 +419,7 @@ export class DemoController implements ViewEvents {
   }
 
   private async stopRun(): Promise<void> {
-    this.workload?.stop();
+    this.load?.stop();
     if (this.running) await this.running;
   }
 

@@ -1,6 +1,6 @@
 import type { Backend, BackendReason, CacheMode, CrashModel } from '../index';
 import { formatBytes, formatCount } from './format';
-import type { WorkloadConfig } from './workload';
+import type { LoadConfig } from './load-generator';
 
 /**
  * The page's explanations: what each crash model and cache mode means for
@@ -92,7 +92,7 @@ export const NOTHING_TO_VERIFY =
   'A memory disk does not outlive its worker: it starts empty, there is nothing to verify. Use OPFS or IndexedDB to see what survives.';
 
 /** "4 KiB random writes, 16 in flight, a flush every 256 writes". */
-export function describeWorkload(c: WorkloadConfig): string {
+export function describeLoad(c: LoadConfig): string {
   const what = c.pattern === 'mixed' ? 'mixed random read/write' : `${c.pattern} writes`;
   const flush =
     c.flushEvery === 0

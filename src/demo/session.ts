@@ -7,7 +7,7 @@ import {
   openDisk,
   type PersistentBackend,
 } from '../index';
-import { patternBytes, WorkloadLog } from '../testing';
+import { patternBytes, RequestLog } from '../testing';
 
 export interface DiskSettings {
   name: string;
@@ -43,14 +43,14 @@ export interface SessionHooks {
 
 /**
  * One open of a disk, from openDisk to close or power loss: every request
- * goes through here so the WorkloadLog (what the oracle checks) records it
+ * goes through here so the RequestLog (what the oracle checks) records it
  * in issue order and marks it acknowledged when its promise resolves.
  * A write's bytes are patternBytes(length, seed): the log alone says what
  * each block should hold.
  */
 export class Session {
   readonly disk: Disk;
-  readonly log: WorkloadLog;
+  readonly log: RequestLog;
   /** The disk's content when the session began. */
   readonly base: Uint8Array;
   readonly counters: Counters = { writes: 0, writeBytes: 0, reads: 0, readBytes: 0, flushes: 0 };
@@ -64,7 +64,7 @@ export class Session {
     this.disk = disk;
     this.base = base;
     this.hooks = hooks;
-    this.log = new WorkloadLog(disk.cacheMode);
+    this.log = new RequestLog(disk.cacheMode);
     this.nextSeed = (Math.random() * 2 ** 32) >>> 0;
   }
 

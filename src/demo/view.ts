@@ -5,9 +5,9 @@ import { COLORS, ThroughputChart } from './chart';
 import { Comparison } from './compare';
 import { type BackendLine, CRASH_MODEL_HELP, type VerdictCounts, verdictWords } from './copy';
 import { formatBytes, formatCount, formatRate } from './format';
+import type { LoadConfig, Pattern } from './load-generator';
 import type { Counters, DiskSettings } from './session';
 import { actionButton, buildModeRadios, byId, checkMode, type StatusKind, selectedMode, setStatus } from './ui';
-import type { Pattern, WorkloadConfig } from './workload';
 
 /**
  * The page's elements and what they show: the form read into settings,
@@ -133,7 +133,7 @@ export class DemoView {
     };
   }
 
-  readWorkload(): WorkloadConfig {
+  readLoad(): LoadConfig {
     const el = this.el;
     return {
       pattern: el.pattern.value as Pattern,

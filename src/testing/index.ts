@@ -1,28 +1,28 @@
 /**
- * webdisk/testing: the crash-test tooling — the randomized workload, the
+ * webdisk/testing: the crash-test tooling — the randomized crash test, the
  * durability oracle and the byte patterns they use. Not the disk itself
  * (that is `webdisk`): an entry of its own so a page that only uses disks
  * does not carry it.
  */
 export {
   type CrashPoint,
+  type CrashTestDisk,
+  type CrashTestOptions,
+  type CrashTestResult,
   expectedImage,
   randomCrashPoint,
   roundSeed,
-  runWorkload,
+  runCrashTest,
   verifyDisk,
-  type WorkloadDisk,
-  type WorkloadOptions,
-  type WorkloadResult,
   withSwitchFlushes,
-} from './core/crash-workload';
+} from './crash-test';
 export {
   type BlockVerdict,
   type CheckInput,
   checkDurability,
   type LogEntry,
   type OracleReport,
+  RequestLog,
   type Violation,
-  WorkloadLog,
-} from './core/oracle';
-export { patternBytes, prng } from './core/pattern';
+} from './oracle';
+export { patternBytes, prng } from './pattern';

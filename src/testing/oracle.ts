@@ -1,6 +1,6 @@
-import { CACHE_POLICY } from './cache-modes';
+import { CACHE_POLICY } from '../core/cache-modes';
+import type { CacheMode } from '../core/types';
 import { patternBytes } from './pattern';
-import type { CacheMode } from './types';
 
 /**
  * The durability oracle: given what a client issued and what was
@@ -34,11 +34,11 @@ export type LogEntry =
   | { kind: 'mode'; mode: CacheMode; issuedAt: number; ackedAt?: number };
 
 /**
- * Records a workload as it is issued and acknowledged. Entries are plain
- * JSON (bytes are regenerated from seeds), so a log can be stored, sent
- * across a reload, or printed for a replay.
+ * Records the requests made to a disk as they are issued and acknowledged.
+ * Entries are plain JSON (bytes are regenerated from seeds), so a log can
+ * be stored, sent across a reload, or printed for a replay.
  */
-export class WorkloadLog {
+export class RequestLog {
   readonly entries: LogEntry[] = [];
   /** The disk's mode when the log began. */
   readonly initialMode: CacheMode;
@@ -103,7 +103,7 @@ export interface OracleReport {
 
 export interface CheckInput {
   entries: readonly LogEntry[];
-  /** The disk's mode when the log began (WorkloadLog.initialMode). */
+  /** The disk's mode when the log began (RequestLog.initialMode). */
   initialMode: CacheMode;
   /** Content before the session (defaults to zeros). */
   base?: Uint8Array;

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { BlockDevice } from '../src/core/block-device';
-import {
-  expectedImage,
-  randomCrashPoint,
-  runWorkload,
-  verifyDisk,
-  type WorkloadDisk,
-  withSwitchFlushes,
-} from '../src/core/crash-workload';
-import { WorkloadLog } from '../src/core/oracle';
 import { CACHE_MODES } from '../src/core/types';
 import { MemoryStore } from '../src/stores/memory-store';
 import { stackStores } from '../src/stores/stack';
+import {
+  type CrashTestDisk,
+  expectedImage,
+  randomCrashPoint,
+  runCrashTest,
+  verifyDisk,
+  withSwitchFlushes,
+} from '../src/testing/crash-test';
+import { RequestLog } from '../src/testing/oracle';
 import { newBackingOf, STORE_KINDS, sameBytes, stacked, unplugged } from './helpers';
 
 const SIZE = 2 * 1024 * 1024;
@@ -20,7 +20,7 @@ describe('crash workload', () => {
   it('the requests are a function of the seed alone', async () => {
     const shape = async (inFlight: number) => {
       const d = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size: SIZE });
-      const r = await runWorkload(d, { seed: 42, size: SIZE, initialMode: 'writeback', requests: 80, inFlight });
+      const r = await runCrashTest(d, { seed: 42, size: SIZE, initialMode: 'writeback', requests: 80, inFlight });
       return r.log.entries.map((e) => ({ ...e, issuedAt: 0, ackedAt: 0 }));
     };
     const a = await shape(1);
@@ -35,7 +35,7 @@ describe('crash workload', () => {
     const held: [number, number][] = [];
     let fromLent = 0;
     const d = await BlockDevice.open({ data: new MemoryStore(), meta: new MemoryStore(), size: SIZE });
-    const disk: WorkloadDisk = {
+    const disk: CrashTestDisk = {
       write: (o, data, opts) => {
         if (data.buffer !== lent.buffer) return d.write(o, data, opts);
         fromLent++;
@@ -54,7 +54,7 @@ describe('crash workload', () => {
       discard: (o, n) => d.discard(o, n),
       setCacheMode: (m) => d.setCacheMode(m),
     };
-    const r = await runWorkload(disk, { seed: 11, size: SIZE, initialMode: 'writeback', requests: 300, lent });
+    const r = await runCrashTest(disk, { seed: 11, size: SIZE, initialMode: 'writeback', requests: 300, lent });
     expect(r.acked).toBe(300);
     expect(fromLent, 'most writes fit the lent memory').toBeGreaterThan(100);
     sameBytes(await d.read(0, SIZE), expectedImage(r.log.entries, SIZE), 'image');
@@ -64,7 +64,7 @@ describe('crash workload', () => {
     const data = new MemoryStore();
     const meta = new MemoryStore();
     const d = await BlockDevice.open({ data, meta, size: SIZE, cacheSize: 64 * 1024 });
-    const r = await runWorkload(d, {
+    const r = await runCrashTest(d, {
       seed: 7,
       size: SIZE,
       initialMode: 'writeback',
@@ -93,7 +93,7 @@ describe('crash workload', () => {
           cache: mode,
           cacheSize: 128 * 1024,
         });
-        const r = await runWorkload(unplugged(d, power), {
+        const r = await runCrashTest(unplugged(d, power), {
           seed,
           size: SIZE,
           initialMode: mode,
@@ -113,7 +113,7 @@ describe('crash workload', () => {
   });
 
   it('an acknowledged switch to a mode without a write cache counts as a flush', () => {
-    const log = new WorkloadLog('writeback');
+    const log = new RequestLog('writeback');
     const w = log.write(0, 4096, 1);
     log.ack(w);
     const m = log.setMode('writethrough');

@@ -4,7 +4,7 @@ import type { Session } from './session';
 
 export type Pattern = 'sequential' | 'random' | 'mixed';
 
-export interface WorkloadConfig {
+export interface LoadConfig {
   pattern: Pattern;
   /** Bytes per request: a power of two from 512 to 1 MiB; requests are aligned to it. */
   ioSize: number;
@@ -27,16 +27,16 @@ export type RunEnd =
  * through the session (logged for the oracle); every `flushEvery` writes a
  * lane issues a flush.
  */
-export class Workload {
+export class LoadGenerator {
   private readonly session: Session;
-  private readonly config: WorkloadConfig;
+  private readonly config: LoadConfig;
   private readonly random: () => number;
   private stopping = false;
   private cursor = 0;
   private writesIssued = 0;
   private end: RunEnd | undefined;
 
-  constructor(session: Session, config: WorkloadConfig) {
+  constructor(session: Session, config: LoadConfig) {
     this.session = session;
     this.config = config;
     this.random = prng((Math.random() * 2 ** 32) >>> 0);

@@ -1,11 +1,11 @@
-import { CACHE_POLICY } from './cache-modes';
-import { checkDurability, type LogEntry, type OracleReport, WorkloadLog } from './oracle';
+import { CACHE_POLICY } from '../core/cache-modes';
+import { CACHE_MODES, type CacheMode } from '../core/types';
+import { checkDurability, type LogEntry, type OracleReport, RequestLog } from './oracle';
 import { patternBytes, prng } from './pattern';
-import { CACHE_MODES, type CacheMode } from './types';
 
 /**
- * The randomized crash workload: many requests in flight against a disk,
- * each recorded in a WorkloadLog as it is issued and acknowledged, and a
+ * The randomized crash test: many requests in flight against a disk,
+ * each recorded in a RequestLog as it is issued and acknowledged, and a
  * power loss pulled at a chosen moment. After reopening, verifyDisk() reads
  * the disk back and asks the oracle whether what survived keeps the
  * contract. Pure: it needs only a disk-like object and timers, so it runs
@@ -16,8 +16,8 @@ import { CACHE_MODES, type CacheMode } from './types';
  * replays the same requests; only their timing differs between runs.
  */
 
-/** What the workload needs of a disk (a Disk or a BlockDevice). */
-export interface WorkloadDisk {
+/** What the crash test needs of a disk (a Disk or a BlockDevice). */
+export interface CrashTestDisk {
   write(offset: number, data: Uint8Array, opts?: { fua?: boolean }): Promise<void>;
   flush(): Promise<void>;
   discard(offset: number, length: number): Promise<void>;
@@ -26,7 +26,7 @@ export interface WorkloadDisk {
 
 /** When to pull the plug. */
 export type CrashPoint =
-  /** `ms` milliseconds after the workload starts. */
+  /** `ms` milliseconds after the crash test starts. */
   | { at: 'time'; ms: number }
   /** Right after the `count`-th acknowledgement, in its callback. */
   | { at: 'ack'; count: number }
@@ -37,12 +37,12 @@ export type CrashPoint =
   /** After everything was issued and acknowledged. */
   | { at: 'end' };
 
-export interface WorkloadOptions {
+export interface CrashTestOptions {
   /** Decides the requests (and, through randomCrashPoint, the crash moment). */
   seed: number;
-  /** The workload touches bytes [0, size) of the disk. */
+  /** The crash test touches bytes [0, size) of the disk. */
   size: number;
-  /** The disk's cache mode when the workload starts. */
+  /** The disk's cache mode when the crash test starts. */
   initialMode: CacheMode;
   /** Requests to issue. Default 200. */
   requests?: number;
@@ -58,12 +58,12 @@ export interface WorkloadOptions {
   discardRate?: number;
   /** Share of requests that switch the cache mode at random. Default 0. */
   modeSwitchRate?: number;
-  /** When to crash; without it the workload runs to the end and waits for every answer. */
+  /** When to crash; without it the crash test runs to the end and waits for every answer. */
   crash?: CrashPoint;
   /** Called once at the crash point: must cut the power (`disk.powerLoss()`). */
   onCrash?: () => void;
   /** Called after every issue and acknowledgement (to persist the log across a page reload, say). */
-  onLog?: (log: WorkloadLog) => void;
+  onLog?: (log: RequestLog) => void;
   /**
    * Memory lent by disk.allocBuffer(): writes that find a free stretch of
    * it are written from there (not copied by the disk: held until they
@@ -72,11 +72,11 @@ export interface WorkloadOptions {
   lent?: Uint8Array;
 }
 
-export interface WorkloadResult {
-  log: WorkloadLog;
+export interface CrashTestResult {
+  log: RequestLog;
   /** onCrash was called. */
   crashed: boolean;
-  /** Which trigger fired: the planned one, or 'end' when the workload finished first. */
+  /** Which trigger fired: the planned one, or 'end' when the crash test finished first. */
   crashedAt: CrashPoint['at'] | 'none';
   issued: number;
   acked: number;
@@ -105,7 +105,7 @@ export function roundSeed(base: number, index: number): number {
 /**
  * A crash moment drawn from the seed: a random time, after a random
  * acknowledgement, mid-flush, or after the end, in proportions that make
- * every kind common. `requests` is the workload's request count.
+ * every kind common. `requests` is the crash test's request count.
  */
 export function randomCrashPoint(seed: number, requests = 200): CrashPoint {
   const rnd = prng(roundSeed(seed, 0x63726173));
@@ -116,8 +116,8 @@ export function randomCrashPoint(seed: number, requests = 200): CrashPoint {
   return { at: 'end' };
 }
 
-/** Issues a random workload on `disk`, crashing it where `crash` says. Never rejects. */
-export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promise<WorkloadResult> {
+/** Issues random requests on `disk`, crashing it where `crash` says. Never rejects. */
+export async function runCrashTest(disk: CrashTestDisk, o: CrashTestOptions): Promise<CrashTestResult> {
   const size = o.size;
   const total = o.requests ?? 200;
   const window = Math.max(1, o.inFlight ?? 32);
@@ -130,8 +130,8 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
   const rnd = prng(o.seed);
   const pace = prng(roundSeed(o.seed, 0x70616365));
   const pick = (n: number) => Math.floor(rnd() * n);
-  const log = new WorkloadLog(o.initialMode);
-  const res: WorkloadResult = {
+  const log = new RequestLog(o.initialMode);
+  const res: CrashTestResult = {
     log,
     crashed: false,
     crashedAt: 'none',
@@ -149,7 +149,7 @@ export async function runWorkload(disk: WorkloadDisk, o: WorkloadOptions): Promi
   let switches = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
-  const crash = (at: WorkloadResult['crashedAt']) => {
+  const crash = (at: CrashTestResult['crashedAt']) => {
     if (res.crashed || !o.crash) return;
     res.crashed = true;
     res.crashedAt = at;
