@@ -7,12 +7,12 @@
 import type * as Webdisk from '../src/index';
 import {
   type BenchConfig,
+  type ContentCheck,
   type ImageIoResult,
   type OverlayReadResult,
   type PrepareResult,
   type RunResult,
   type TargetSpec,
-  type VerifyResult,
   WORKLOADS,
   type WorkloadId,
 } from './config';
@@ -255,11 +255,11 @@ const bench = {
     if (w?.hotBytes) await engine.readThrough(t.io, Math.min(w.hotBytes, regionOf(t.spec)));
   },
 
-  async verify(id: string): Promise<VerifyResult> {
+  async checkContent(id: string): Promise<ContentCheck> {
     const t = target(id);
-    if (t.kind === 'raw') return rawCall<VerifyResult>({ op: 'verify', target: t.spec.id });
-    if (t.kind === 'sync') throw new Error(`${id}: verified with ${t.spec.of}, whose disk it writes`);
-    return engine.verify(t.io, t.expect, regionOf(t.spec));
+    if (t.kind === 'raw') return rawCall<ContentCheck>({ op: 'checkContent', target: t.spec.id });
+    if (t.kind === 'sync') throw new Error(`${id}: its content is checked with ${t.spec.of}, whose disk it writes`);
+    return engine.checkContent(t.io, t.expect, regionOf(t.spec));
   },
 
   /**

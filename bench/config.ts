@@ -220,7 +220,7 @@ export interface PrepareResult {
   mibps: number;
 }
 
-export interface VerifyResult {
+export interface ContentCheck {
   ok: boolean;
   bytes: number;
   ms: number;

@@ -16,11 +16,11 @@
  */
 import {
   type BenchConfig,
+  type ContentCheck,
   hasWrites,
   type LatencySummary,
   MiB,
   type RunResult,
-  type VerifyResult,
   type Workload,
 } from './config';
 
@@ -507,7 +507,7 @@ export class Engine {
    * Reads the whole region back and compares a checksum of it with the
    * checksum of what the writes issued so far put there.
    */
-  async verify(io: AsyncIo | SyncIo, expect: Expectation, region = this.cfg.region): Promise<VerifyResult> {
+  async checkContent(io: AsyncIo | SyncIo, expect: Expectation, region = this.cfg.region): Promise<ContentCheck> {
     const t0 = performance.now();
     const scratch = this.writeBuffer(0);
     scratch.invalidate();

@@ -21,7 +21,7 @@ export type RawRequest =
   | { id: number; op: 'open'; target: RawId }
   | { id: number; op: 'run'; target: RawId; workload: WorkloadId; depth: number; repeat: number }
   | { id: number; op: 'warm'; target: RawId; workload: WorkloadId }
-  | { id: number; op: 'verify'; target: RawId }
+  | { id: number; op: 'checkContent'; target: RawId }
   | { id: number; op: 'close'; target: RawId }
   | { id: number; op: 'seqIo'; size: number };
 
@@ -238,9 +238,9 @@ async function handle(req: RawRequest): Promise<unknown> {
       if (w?.hotBytes) await engine.readThrough(io, Math.min(w.hotBytes, cfg.region));
       return undefined;
     }
-    case 'verify': {
+    case 'checkContent': {
       const { io, storage } = target(req.target);
-      return engine.verify(io, storage.expect);
+      return engine.checkContent(io, storage.expect);
     }
     case 'seqIo':
       return seqIo(req.size);

@@ -6,12 +6,12 @@
 import {
   BACKENDS,
   type CaseResult,
+  type ContentCheck,
   hasWrites,
   type ImageIoResult,
   MiB,
   type OverlayReadResult,
   type PrepareResult,
-  type VerifyResult,
   WORKLOADS,
   type Workload,
   type WorkloadId,
@@ -25,7 +25,7 @@ export interface TargetRecord {
   mode?: string;
   what: string;
   prepare?: PrepareResult;
-  verify?: VerifyResult;
+  contentCheck?: ContentCheck;
   /** Library: stats() at close (peakCachedBytes, cacheCapacityBytes, …). */
   closeStats?: Record<string, number>;
   error?: string;
@@ -372,14 +372,16 @@ function prepareRows(targets: TargetRecord[]): string[][] {
     .map((t) => [t.id, fmtBytes(t.prepare?.bytes), fmtMibps(t.prepare?.mibps ?? Number.NaN)]);
 }
 
-function verifyLine(targets: TargetRecord[], sums: Summary[]): string {
-  const bad = targets.filter((t) => t.verify && !t.verify.ok).map((t) => `${t.id} (${t.verify?.firstBad})`);
+function contentCheckLine(targets: TargetRecord[], sums: Summary[]): string {
+  const bad = targets
+    .filter((t) => t.contentCheck && !t.contentCheck.ok)
+    .map((t) => `${t.id} (${t.contentCheck?.firstBad})`);
   const badReads = sums.filter((s) => s.badSectors > 0).map((s) => `${s.workload}/QD${s.depth}/${s.target}`);
-  const verified = targets.filter((t) => t.verify?.ok).length;
+  const verified = targets.filter((t) => t.contentCheck?.ok).length;
   if (bad.length === 0 && badReads.length === 0) {
     return `Verification: every sector read during the runs had the expected stamp, and the checksum of each target's whole region read back matched what was written (${verified} of ${targets.length} targets verified).`;
   }
-  return `VERIFICATION FAILED: ${[...bad, ...badReads.map((b) => `bad sectors read in ${b}`)].join('; ')}`;
+  return `CONTENT CHECK FAILED: ${[...bad, ...badReads.map((b) => `bad sectors read in ${b}`)].join('; ')}`;
 }
 
 export function renderText(
@@ -415,7 +417,7 @@ export function renderText(
   parts.push(
     textTable(['target', 'QD', 'this run', 'result', ''], checksRows(checks), [false, true, false, false, false]),
   );
-  parts.push(`\n${verifyLine(targets, sums)}`);
+  parts.push(`\n${contentCheckLine(targets, sums)}`);
   return parts.join('\n');
 }
 
@@ -517,6 +519,6 @@ export function renderMarkdown(
     );
     parts.push(`${imageLine(images)}\n`);
   }
-  parts.push(`\n${verifyLine(targets, sums)}`);
+  parts.push(`\n${contentCheckLine(targets, sums)}`);
   return `${parts.join('\n')}\n`;
 }

@@ -440,10 +440,11 @@ async function main(): Promise<number> {
       const rec = record(p.target.id);
       try {
         // A sync target's writes are checked with its disk's target (they share the expected content).
-        if (p.target.kind !== 'sync') rec.verify = await call(page, 'verify', [p.target.id], 600_000);
-        if (rec.verify && !rec.verify.ok) console.error(`${p.target.id}: VERIFY FAILED ${rec.verify.firstBad}`);
+        if (p.target.kind !== 'sync') rec.contentCheck = await call(page, 'checkContent', [p.target.id], 600_000);
+        if (rec.contentCheck && !rec.contentCheck.ok)
+          console.error(`${p.target.id}: CONTENT CHECK FAILED ${rec.contentCheck.firstBad}`);
       } catch (err) {
-        rec.error ??= `verify: ${String(err instanceof Error ? err.message : err)}`;
+        rec.error ??= `content check: ${String(err instanceof Error ? err.message : err)}`;
       }
       const closed = await call(page, 'close', [p.target.id], 300_000).catch((err: unknown) => {
         rec.error ??= `close: ${String(err)}`;
@@ -485,8 +486,8 @@ async function main(): Promise<number> {
             row.diskWorker.idle = await heaps.worker('disk-worker');
             await call(page, 'run', [id, randWrite.id, 32, 0], runTimeout);
             await call(page, 'run', [id, randRead.id, 32, 0], runTimeout);
-            const v = await call(page, 'verify', [id], 600_000);
-            if (!v.ok) row.error = `verify failed: ${v.firstBad}`;
+            const v = await call(page, 'checkContent', [id], 600_000);
+            if (!v.ok) row.error = `content check failed: ${v.firstBad}`;
             const s = await call(page, 'stats', [id], 60_000);
             row.peakCachedBytes = s?.peakCachedBytes;
             row.cacheCapacityBytes = s?.cacheCapacityBytes;
@@ -600,8 +601,8 @@ async function main(): Promise<number> {
 
     const failures = [
       ...targets
-        .filter((t) => t.error || (t.verify && !t.verify.ok))
-        .map((t) => `${t.id}: ${t.error ?? 'verify failed'}`),
+        .filter((t) => t.error || (t.contentCheck && !t.contentCheck.ok))
+        .map((t) => `${t.id}: ${t.error ?? 'content check failed'}`),
       ...cases.filter((c) => c.error).map((c) => `${c.workload} QD${c.depth} ${c.target}: ${c.error}`),
       ...sums.filter((s) => s.badSectors > 0).map((s) => `${s.workload} QD${s.depth} ${s.target}: bad sectors read`),
       ...memory.filter((m) => m.error).map((m) => `memory ${m.backend} ${fmtBytes(m.diskSize)}: ${m.error}`),
