@@ -3,16 +3,15 @@
  * block core; killing it is the power loss. All it does is translate the
  * protocol into BlockDevice calls, in order.
  */
-import { BlockDevice } from '../core/block-device';
+import type { BlockDevice } from '../core/block-device';
 import { DiskError, errorToData } from '../core/errors';
 import type { Envelope, FromWorker, OpenRequest, Reply, Request, Result, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
-import { chooseBackend, openBackend } from '../stores/backends';
-import { acquireDiskLock, type ReleaseLock } from '../stores/locks';
+import type { ReleaseLock } from '../stores/locks';
 import { sharedPowerSwitch } from '../stores/power-switch';
-import { stackStores } from '../stores/stack';
 import { execute } from './execute';
 import { fillFromBlob } from './fill';
+import { openDevice } from './open-device';
 import { RingServer } from './ring-server';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
@@ -46,78 +45,39 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
 }
 
 async function open(o: OpenRequest, sab?: SharedArrayBuffer): Promise<void> {
-  // The lock first: which backend holds the disk is only stable while we hold it.
-  if (o.backend !== 'memory') releaseLock = await acquireDiskLock(o.name, o.lockTimeoutMs);
-  try {
-    const { backend, reason } = await chooseBackend(o.backend, o.name);
-    let baseLabel: string | undefined;
-    const stores = await openBackend(
-      backend,
-      o.name,
-      o.size !== undefined || o.base !== undefined,
-      o.base !== undefined,
+  // powerLoss() flips the switch: no store call gets through after it. It
+  // lives in the ring's control block when memory can be shared; otherwise
+  // a power-off message flips it, between tasks.
+  const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : messagePower;
+  // With shared memory the page reads cache hits itself (protocol/shared-cache.ts).
+  const opened = await openDevice(o, power, sab !== undefined);
+  const dev = opened.device;
+  device = dev;
+  releaseLock = opened.releaseLock;
+  abandonStores = opened.abandon;
+  if (sab) {
+    ring = new RingServer(
+      sab,
+      (req, data) => call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined),
+      { spinUs: RING_SPIN_US, lent: (id) => lent.get(id) },
     );
-    try {
-      // powerLoss() flips the switch: no store call gets through after it.
-      // It lives in the ring's control block when memory can be shared;
-      // otherwise a power-off message flips it, between tasks.
-      const power = sab ? sharedPowerSwitch(powerSwitchOf(sab)) : messagePower;
-      const stacked = await stackStores(stores, {
-        crashModel: o.crashModel,
-        deviceCacheSize: o.deviceCacheSize,
-        power,
-        size: o.size,
-        base: o.base,
-      });
-      abandonStores = stacked.abandon;
-      baseLabel = stacked.overlay?.baseLabel;
-      device = await BlockDevice.open({
-        data: stacked.data,
-        meta: stacked.meta,
-        size: stacked.size,
-        blockSize: o.blockSize,
-        cacheSize: o.cacheSize,
-        cache: o.cache,
-        // With shared memory the page reads cache hits itself (protocol/shared-cache.ts).
-        sharedCache: sab !== undefined,
-      });
-    } catch (err) {
-      await stores.data.close();
-      await stores.meta.close();
-      await stores.map?.close();
-      // A disk this call created but could not open (bad options) must not linger.
-      await stores.discardIfNew();
-      throw err;
-    }
-    if (sab) {
-      const dev = device;
-      ring = new RingServer(
-        sab,
-        (req, data) => call(dev, req, req.op === 'read' || req.op === 'write' ? data : undefined),
-        { spinUs: RING_SPIN_US, lent: (id) => lent.get(id) },
-      );
-      void ring.run();
-    }
-    post({
-      type: 'opened',
-      info: {
-        name: o.name,
-        size: device.size,
-        blockSize: device.blockSize,
-        backend,
-        backendReason: reason,
-        cacheMode: device.cacheMode,
-        uncleanShutdown: device.uncleanShutdown,
-        crashModel: o.crashModel,
-        base: baseLabel,
-        sharedCache: device.sharedCache,
-      },
-    });
-  } catch (err) {
-    void releaseLock?.();
-    releaseLock = undefined;
-    throw err;
+    void ring.run();
   }
+  post({
+    type: 'opened',
+    info: {
+      name: o.name,
+      size: dev.size,
+      blockSize: dev.blockSize,
+      backend: opened.backend,
+      backendReason: opened.backendReason,
+      cacheMode: dev.cacheMode,
+      uncleanShutdown: dev.uncleanShutdown,
+      crashModel: o.crashModel,
+      base: opened.baseLabel,
+      sharedCache: dev.sharedCache,
+    },
+  });
 }
 
 /**
