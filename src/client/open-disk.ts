@@ -58,7 +58,8 @@ function createWorker(): Worker {
   return new Worker(new URL('../worker/disk-worker.ts', import.meta.url), { type: 'module', name: 'webdisk' });
 }
 
-function checkOptions(opts: OpenDiskOptions): OpenRequest {
+/** Checks openDisk's options and fills in the defaults: what the disk worker (or an in-thread disk) opens. */
+export function checkOptions(opts: OpenDiskOptions): OpenRequest {
   if (typeof opts !== 'object' || opts === null)
     throw new DiskError('EINVAL', 'openDisk needs an options object: { name, size }.');
   const backend = opts.backend ?? 'auto';
