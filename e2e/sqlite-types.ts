@@ -3,8 +3,12 @@ import type { CacheMode } from '../src/index';
 
 export type Journal = 'delete' | 'wal';
 
-/** WebdiskVFS on wa-sqlite's async or JSPI build (on the page), or WebdiskSyncVFS on the sync build (in a worker). */
-export type SqliteVariant = 'async' | 'sync' | 'jspi';
+/**
+ * WebdiskVFS on wa-sqlite's async or JSPI build (on the page), WebdiskSyncVFS
+ * on the sync build (in a worker), or 'here': WebdiskVFS on the JSPI build in
+ * a worker with diskWorker: false.
+ */
+export type SqliteVariant = 'async' | 'sync' | 'jspi' | 'here';
 
 export interface SqliteSmoke {
   vfsName: string;

@@ -1,7 +1,9 @@
 // SQLite on webdisk (webdisk/sqlite) in real Chromium over real OPFS, in
-// both variants of dist/sqlite.js: WebdiskVFS with wa-sqlite's async build
-// on a plain page (e2e/pages/sqlite.html), and WebdiskSyncVFS with the sync
-// build in a worker of it. Per variant, a smoke test per journal mode, then
+// the variants of dist/sqlite.js: WebdiskVFS with wa-sqlite's async build
+// on a plain page (e2e/pages/sqlite.html), WebdiskSyncVFS with the sync
+// build in a worker of it, and WebdiskVFS with the JSPI build in a worker
+// with diskWorker: false (each disk's core on that worker's thread; its
+// power loss is the switch, not a terminated worker). Per variant, a smoke test per journal mode, then
 // the crash suite: randomized insert/update/delete transactions with a checksum row,
 // the plug pulled on every disk of the VFS at a random moment (both crash
 // models), reopened: integrity_check must be ok and every transaction whose
@@ -9,7 +11,8 @@
 // counted and printed. Runs in chromium-opfs only (playwright.config.ts).
 //
 // SQLITE_CRASHES crashes per cache mode and variant (default 20, spread evenly over
-// journal modes DELETE and WAL and both crash models); CRASH_SEED fixes the seeds.
+// journal modes DELETE and WAL and both crash models; half as many for the
+// in-thread variant, whose core and stores are the others'); CRASH_SEED fixes the seeds.
 import { writeFileSync } from 'node:fs';
 import { baseSeed, type CrashBrowser, launchCrashBrowser, MODELS, MODES, type Mode, seedOf } from './crash-rounds';
 import { expect, test } from './fixtures';
@@ -18,10 +21,12 @@ import type { SqliteRound, SqliteRoundResult, SqliteVariant } from './sqlite-typ
 const PAGE = '/e2e/pages/sqlite.html';
 const JOURNALS = ['delete', 'wal'] as const;
 /** The crash suite's variants; the JSPI build (WebdiskVFS as with the async build) gets the smoke tests. */
-const VARIANTS: readonly SqliteVariant[] = ['async', 'sync'];
+const VARIANTS: readonly SqliteVariant[] = ['async', 'sync', 'here'];
 /** Disk names are prefixed with the VFS's: each variant's own. */
-const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-', jspi: 'j-' };
+const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-', jspi: 'j-', here: 'h-' };
 const CRASHES_PER_MODE = Number(process.env.SQLITE_CRASHES ?? 20);
+const crashesPerMode = (variant: SqliteVariant) =>
+  variant === 'here' ? Math.ceil(CRASHES_PER_MODE / 2) : CRASHES_PER_MODE;
 const BASE = baseSeed();
 let browser: CrashBrowser;
 
@@ -61,7 +66,7 @@ test("WebdiskSyncVFS on the page's main thread: ENOTSUP, saying to use a worker"
 
 /** The rounds of one cache mode: journal modes and crash models in turn, random seeds and crash moments. */
 function rounds(variant: SqliteVariant, mode: Mode, tag: number, n: number): SqliteRound[] {
-  const base = seedOf(BASE, (variant === 'async' ? 500 : 600) + tag);
+  const base = seedOf(BASE, { async: 500, sync: 600, jspi: 650, here: 700 }[variant] + tag);
   return Array.from({ length: n }, (_, i): SqliteRound => {
     const seed = seedOf(base, i);
     return {
@@ -144,13 +149,15 @@ const VFS_NAME: Record<SqliteVariant, string> = {
   async: 'WebdiskVFS (async build)',
   sync: 'WebdiskSyncVFS (sync build)',
   jspi: 'WebdiskVFS (JSPI build)',
+  here: 'WebdiskVFS (JSPI build, diskWorker: false)',
 };
 
 for (const variant of VARIANTS)
   MODES.forEach((mode, mi) => {
     const safe = mode !== 'unsafe';
-    test(`${variant}: ${mode}: ${CRASHES_PER_MODE} crashes (DELETE and WAL, both crash models, synchronous=FULL): ${safe ? 'integrity ok, 0 lost commits' : 'losses counted'}`, async () => {
-      const got = await runRounds(variant, rounds(variant, mode, mi, CRASHES_PER_MODE));
+    const n = crashesPerMode(variant);
+    test(`${variant}: ${mode}: ${n} crashes (DELETE and WAL, both crash models, synchronous=FULL): ${safe ? 'integrity ok, 0 lost commits' : 'losses counted'}`, async () => {
+      const got = await runRounds(variant, rounds(variant, mode, mi, n));
       console.log(`${variant} ${mode}:\n${table(got)}`);
       // The crash must come mid-workload often enough to test something.
       expect(got.filter((o) => o.r.committed > 0).length, 'rounds that committed before the crash').toBeGreaterThan(

@@ -2,7 +2,8 @@
 // VFSes (synchronous, sync build) for comparison, and webdisk/sqlite in a
 // worker: `webdisk <mode>` (WebdiskVFS, async build), `webdisk-jspi <mode>`
 // (WebdiskVFS, JSPI build), `webdisk-sync <mode>` (WebdiskSyncVFS over
-// SyncDisk, sync build) — the same workload as the page.
+// SyncDisk, sync build), `webdisk-here <mode>` (WebdiskVFS, JSPI build,
+// diskWorker: false) — the same workload as the page.
 
 import { WebdiskSyncVFS, WebdiskVFS } from '/dist/sqlite.js';
 import { deleteDisk, listDisks } from '/dist/webdisk.js';
@@ -22,6 +23,11 @@ const KINDS = {
   'webdisk-jspi': {
     build: SQLiteJspiFactory,
     vfs: (name, module, cache) => WebdiskVFS.create(name, module, { cache }),
+  },
+  // WebdiskVFS with each disk's core on this worker's thread (diskWorker: false), JSPI build.
+  'webdisk-here': {
+    build: SQLiteJspiFactory,
+    vfs: (name, module, cache) => WebdiskVFS.create(name, module, { cache, diskWorker: false }),
   },
   'webdisk-sync': {
     build: SQLiteFactory,

@@ -80,15 +80,16 @@ function mirrorState(mirror) {
 
 /**
  * The lab of one variant: `build` makes a SQLite module (wa-sqlite's
- * async or sync build), `VFS` is WebdiskVFS or WebdiskSyncVFS, `blocking`
- * says its calls block (see armCrash).
+ * async, JSPI or sync build), `VFS` is WebdiskVFS or WebdiskSyncVFS,
+ * `blocking` says its calls may run without the event loop turning (see
+ * armCrash), `vfsOptions` are more options for VFS.create.
  */
-export function makeLab({ build, VFS, blocking }) {
+export function makeLab({ build, VFS, blocking, vfsOptions = {} }) {
   /** A new SQLite module (one per session: a module whose disks lost power is dropped whole), VFS and connection. */
   async function newSession(vfsName, file, opts) {
     const module = await build();
     const sqlite3 = SQLite.Factory(module);
-    const vfs = await VFS.create(vfsName, module, opts);
+    const vfs = await VFS.create(vfsName, module, { ...opts, ...vfsOptions });
     return finishOpen(sqlite3, vfs, file, opts);
   }
 

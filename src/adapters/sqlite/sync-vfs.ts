@@ -13,10 +13,11 @@
  * there. The disks live in their own workers, which this one owns.
  */
 
-import type { Disk } from '../../client/disk';
+import { Disk } from '../../client/disk';
 import { checkCanBlock, SyncDisk } from '../../client/sync-disk';
 import { checkIsolation } from '../../client/sync-ports';
 import { DiskError } from '../../core/errors';
+import type { InThreadDisk } from '../../worker/in-thread-disk';
 import {
   SQLITE_BUSY,
   SQLITE_CANTOPEN,
@@ -70,6 +71,12 @@ export class WebdiskSyncVFS extends WebdiskVFSBase<void> {
         'WebdiskSyncVFS.create: pass the module after SQLite.Factory(module) (opening a file waits through its retryOps).',
       );
     }
+    if (options.diskWorker === false) {
+      throw new DiskError(
+        'ENOTSUP',
+        'WebdiskSyncVFS needs disk workers (diskWorker: false runs the disk on this thread, which SQLite blocks): use WebdiskVFS with the JSPI or async build for that.',
+      );
+    }
     return new WebdiskSyncVFS(name, module, options, await prepareCreate(name));
   }
 
@@ -82,7 +89,8 @@ export class WebdiskSyncVFS extends WebdiskVFSBase<void> {
     super(name, module, options, stored);
   }
 
-  protected async fileIo(disk: Disk): Promise<FileIo<void>> {
+  protected async fileIo(disk: Disk | InThreadDisk): Promise<FileIo<void>> {
+    if (!(disk instanceof Disk)) throw new DiskError('ENOTSUP', 'WebdiskSyncVFS needs disk workers.');
     return new SyncFileIo(disk, new SyncDisk(await disk.openSync({ bufferSize: SYNC_BUFFER_BYTES })));
   }
 

@@ -12,6 +12,7 @@ import { listDisks } from '../../client/manage';
 import { openDisk } from '../../client/open-disk';
 import { DiskError } from '../../core/errors';
 import type { BackendChoice, CacheMode, CrashModel } from '../../core/types';
+import { InThreadDisk } from '../../worker/in-thread-disk';
 import {
   SQLITE_CANTOPEN,
   SQLITE_FULL,
@@ -48,6 +49,13 @@ export interface WebdiskVFSOptions {
   maxFileSize?: number;
   /** How long opening a file waits for a disk another open is releasing (e.g. after powerLoss(); default 10 s). */
   lockTimeoutMs?: number;
+  /**
+   * false: each disk's block core runs on the VFS's own thread instead of a
+   * disk worker of its own (WebdiskVFS in a worker; not WebdiskSyncVFS) —
+   * no thread hand-off per request, the fastest commits (README, SQLite).
+   * Default true.
+   */
+  diskWorker?: boolean;
 }
 
 /** An open SQLite file: on a disk, or in memory (temporary files). */
@@ -102,8 +110,8 @@ export abstract class WebdiskVFSBase<W extends Wait> extends FacadeVFS {
     this.stored = stored;
   }
 
-  /** The I/O of a file on `disk`, just opened. */
-  protected abstract fileIo(disk: Disk): Promise<FileIo<W>>;
+  /** The I/O of a file on `disk`, just opened (an InThreadDisk with diskWorker: false). */
+  protected abstract fileIo(disk: Disk | InThreadDisk): Promise<FileIo<W>>;
 
   /** A wait that is already over. */
   protected abstract idle(): W;
@@ -294,7 +302,8 @@ export abstract class WebdiskVFSBase<W extends Wait> extends FacadeVFS {
     if (!file) {
       const exists = this.stored.has(name);
       if (!exists && !create) throw new DiskError('EINVAL', `No file ${path}.`);
-      file = openDisk({
+      const open = this.options.diskWorker === false ? InThreadDisk.open : openDisk;
+      file = open({
         name,
         size: exists ? undefined : this.options.maxFileSize + HEADER_BYTES,
         cache: this.cacheMode,

@@ -8,6 +8,7 @@
  */
 
 import type { Disk } from '../../client/disk';
+import type { InThreadDisk } from '../../worker/in-thread-disk';
 import {
   SQLITE_CANTOPEN,
   SQLITE_IOERR,
@@ -32,7 +33,7 @@ export class WebdiskVFS extends WebdiskVFSBase<Promise<void>> {
     return new WebdiskVFS(name, module, options, await prepareCreate(name));
   }
 
-  protected async fileIo(disk: Disk): Promise<FileIo<Promise<void>>> {
+  protected async fileIo(disk: Disk | InThreadDisk): Promise<FileIo<Promise<void>>> {
     return new AsyncFileIo(disk);
   }
 
