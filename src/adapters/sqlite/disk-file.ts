@@ -44,6 +44,8 @@ export class DiskFile<W extends Wait = Wait> {
   /** Length or existence changed since the header was last written. */
   private headerDirty = false;
   private scratch = new Uint8Array(64 << 10);
+  /** A write padded to its block's end (padToBlock); the disk copies it before write() returns. */
+  private padded = new Uint8Array(8 << 10);
 
   private constructor(
     readonly io: FileIo<W>,
@@ -95,9 +97,9 @@ export class DiskFile<W extends Wait = Wait> {
    */
   write(data: Uint8Array, offset: number): void {
     this.zeroGapTo(offset);
-    this.io.write(HEADER_BYTES + offset, data, false);
-    this.dirty = true;
     const end = offset + data.length;
+    this.io.write(HEADER_BYTES + offset, this.padToBlock(data, end), false);
+    this.dirty = true;
     if (end > this.length) {
       this.length = end;
       this.headerDirty = true;
@@ -151,6 +153,24 @@ export class DiskFile<W extends Wait = Wait> {
       await this.io.settle();
     }
     await this.io.close();
+  }
+
+  /**
+   * A write that reaches the file's end and stops inside a block gets zeros
+   * up to the block's end (bytes past the length, which nobody reads): the
+   * disk then has a whole block to take, not a part of one to merge with
+   * what it holds there, which it would first have to read. SQLite's WAL
+   * frames (24 + page size bytes) end mid-block every time.
+   */
+  private padToBlock(data: Uint8Array, end: number): Uint8Array {
+    const blockEnd = Math.ceil((HEADER_BYTES + end) / HEADER_BYTES) * HEADER_BYTES - HEADER_BYTES;
+    if (end < this.length || blockEnd === end || blockEnd > this.capacity) return data;
+    const n = data.length + blockEnd - end;
+    if (this.padded.length < n) this.padded = new Uint8Array(Math.max(n, 2 * this.padded.length));
+    const out = this.padded.subarray(0, n);
+    out.set(data);
+    out.fill(0, data.length);
+    return out;
   }
 
   /** Zeroes (issues a discard of) whatever stale bytes lie between the length and `offset`. */
