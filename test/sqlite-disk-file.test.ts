@@ -11,6 +11,7 @@ import { AsyncFileIo, type FileIo, type Wait } from '../src/adapters/sqlite/file
 import { HEADER_BYTES } from '../src/adapters/sqlite/header';
 import { SyncFileIo } from '../src/adapters/sqlite/sync-file-io';
 import { DiskError } from '../src/core/errors';
+import { sameBytes } from './helpers';
 
 /** A disk with a volatile cache: `durable` holds what flushes (and FUA writes) made durable. Blocking calls. */
 class CachedDisk {
@@ -160,7 +161,7 @@ describe.each(IOS)('DiskFile through the %s', (_, io) => {
     const f = await load(disk);
     f.create();
     const frames = [1, 2, 3, 4].map((v) => bytes(4120, v));
-    frames.forEach((frame, i) => f.write(frame, 32 + i * 4120));
+    for (const [i, frame] of frames.entries()) f.write(frame, 32 + i * 4120);
     await f.sync();
     const appended = disk.writes.filter(([o]) => o >= HEADER_BYTES);
     expect(appended.length).toBe(4);
@@ -207,13 +208,13 @@ describe.each(IOS)('DiskFile through the %s', (_, io) => {
             synced = model;
           }
           expect(f.length).toBe(model.length);
-          expect(await read(f, 0, model.length + 100)).toEqual(model);
+          sameBytes(await read(f, 0, model.length + 100), model, 'the file');
         }
         await f.sync();
         synced = model;
         const again = await load(disk.afterPowerLoss());
         expect(again.length).toBe(synced.length);
-        expect(await read(again, 0, synced.length + 100)).toEqual(synced);
+        sameBytes(await read(again, 0, synced.length + 100), synced, 'the file after a power loss');
       }),
       { numRuns: 150 },
     );
