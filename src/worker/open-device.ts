@@ -52,6 +52,11 @@ export async function openDevice(o: OpenRequest, power: PowerSwitch, sharedCache
       o.size !== undefined || o.base !== undefined,
       o.base !== undefined,
     );
+    // The backend's own files, closed under the stack, nothing written: after a failed open or a power cut.
+    const closeFiles = async () => {
+      const files = [stores.data, stores.meta, stores.map];
+      await Promise.allSettled(files.map((f) => Promise.resolve().then(() => f?.close())));
+    };
     try {
       const stacked = await stackStores(stores, {
         crashModel: o.crashModel,
@@ -75,16 +80,11 @@ export async function openDevice(o: OpenRequest, power: PowerSwitch, sharedCache
         backendReason: reason,
         baseLabel: stacked.overlay?.baseLabel,
         abandon: stacked.abandon,
-        async closeFiles() {
-          const files = [stores.data, stores.meta, stores.map];
-          await Promise.allSettled(files.map((f) => Promise.resolve().then(() => f?.close())));
-        },
+        closeFiles,
         releaseLock,
       };
     } catch (err) {
-      await stores.data.close();
-      await stores.meta.close();
-      await stores.map?.close();
+      await closeFiles();
       // A disk this call created but could not open (bad options) must not linger.
       await stores.discardIfNew();
       throw err;

@@ -163,7 +163,8 @@ export class DiskFile<W extends Wait = Wait> {
    * frames (24 + page size bytes) end mid-block every time.
    */
   private padToBlock(data: Uint8Array, end: number): Uint8Array {
-    const blockEnd = Math.ceil((HEADER_BYTES + end) / HEADER_BYTES) * HEADER_BYTES - HEADER_BYTES;
+    // The header is one block, so file offsets and disk offsets share block boundaries.
+    const blockEnd = Math.ceil(end / HEADER_BYTES) * HEADER_BYTES;
     if (end < this.length || blockEnd === end || blockEnd > this.capacity) return data;
     const n = data.length + blockEnd - end;
     if (this.padded.length < n) this.padded = new Uint8Array(Math.max(n, 2 * this.padded.length));
