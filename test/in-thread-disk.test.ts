@@ -3,9 +3,11 @@
 // tested here is what differs: write() copying at once, the power loss by
 // switch (stores stopped, files closed, lock given up) and a reopen after it.
 import 'fake-indexeddb/auto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import { CACHE_MODES, type CrashModel } from '../src/core/types';
+import { MemoryStore } from '../src/stores/memory-store';
 import { randomCrashPoint, runCrashTest, verifyDisk } from '../src/testing/crash-test';
 import { InThreadDisk } from '../src/worker/in-thread-disk';
 import { pattern, sameBytes } from './helpers';
@@ -39,6 +41,20 @@ describe('InThreadDisk', () => {
     await expect(unplugged.close()).rejects.toMatchObject({ code: 'ECLOSED' });
     unplugged.powerLoss(); // a second pull changes nothing
     await unplugged.whenUnplugged();
+  });
+
+  it("a close() that fails still closes the disk's files (so it opens again) and throws the error", async () => {
+    const disk = await InThreadDisk.open({ name: uniqueName('bad-close'), size: SIZE, backend: 'memory' });
+    const failed = vi.spyOn(BlockDevice.prototype, 'close').mockRejectedValueOnce(new DiskError('ENOSPC', 'full'));
+    const closes = vi.spyOn(MemoryStore.prototype, 'close');
+    try {
+      await expect(disk.close()).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(closes).toHaveBeenCalledTimes(2); // the data and metadata files
+      await expect(disk.read(0, 512)).rejects.toMatchObject({ code: 'ECLOSED' });
+    } finally {
+      failed.mockRestore();
+      closes.mockRestore();
+    }
   });
 
   it('a flushed write survives a power loss, one only in the cache does not; the disk reopens unclean', async () => {

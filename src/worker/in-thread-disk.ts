@@ -87,13 +87,23 @@ export class InThreadDisk {
     return this.guard() ?? this.device.setCacheMode(mode);
   }
 
-  /** Writes everything back, syncs, marks the disk cleanly closed and gives up its lock. */
+  /**
+   * Writes everything back, syncs, marks the disk cleanly closed and gives
+   * up its lock. If that fails (no space, say), the disk is stopped as by a
+   * power loss and the error thrown: its files are closed all the same, so
+   * it can be opened again (a Disk ends its worker for the same reason).
+   */
   async close(): Promise<void> {
     const bad = this.guard();
     if (bad) return bad;
     this.closedBy = 'close';
     try {
       await this.device.close();
+    } catch (err) {
+      this.power.off = true;
+      await this.opened.abandon().catch(() => undefined);
+      await this.opened.closeFiles();
+      throw err;
     } finally {
       await this.opened.releaseLock();
     }
