@@ -163,5 +163,6 @@ export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
     };
     const msg: ToWorker = { type: 'open', options: request, ring: ring?.sab };
     worker.postMessage(msg);
+    ring?.touch();
   });
 }

@@ -127,10 +127,17 @@ export class RingTransport implements Transport {
     this.chunk = Math.max(1, Math.min(MAX_CHUNK, Math.floor(arenaBytes / 2)));
     this.sab = newRing(arenaBytes, stagingBytes);
     this.v = ringViews(this.sab);
-    // Touch the arena once: first-touch page faults are slow on this platform.
-    // (The staging area is touched as backlogs first use it.)
-    this.v.arena.fill(0);
     this.staging = new StagingArea(this.v.staging);
+  }
+
+  /**
+   * Touches the arena once: first-touch page faults are slow on this
+   * platform (~40 ms for 8 MiB). Called once the worker has been asked to
+   * open the disk, so the two overlap. (The staging area is touched as
+   * writes first use it, from its start.)
+   */
+  touch(): void {
+    this.v.arena.fill(0);
   }
 
   handle(): boolean {
