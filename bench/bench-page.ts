@@ -9,6 +9,7 @@ import {
   type BenchConfig,
   type ContentCheck,
   type ImageIoResult,
+  MiB,
   type OverlayReadResult,
   type PrepareResult,
   type RunResult,
@@ -385,27 +386,23 @@ const bench = {
     const blob = new Blob([bytes]);
     const runs: ImageIoResult['runs'] = [];
     for (let r = 0; r < repeats; r++) {
-      const raw = await rawCall<{ writeMs: number; readMs: number }>({ op: 'seqIo', size });
+      const raw = await rawCall<{ writeMs: number; readMs: number; blobCopyMs: number }>({ op: 'seqIo', size, blob });
+      const streamFloorMs = await drainTimed(sharedMemoryStream(size), size);
       await webdisk.deleteDisk(name);
-      let t = performance.now();
+      const t = performance.now();
       const disk = await webdisk.importDisk({ name, source: blob, backend: 'opfs' });
       const importMs = performance.now() - t;
-      t = performance.now();
-      // A consumer that reuses its buffer (BYOB), as the raw baseline does.
-      const reader = disk.export({ format: 'raw' }).getReader({ mode: 'byob' });
-      let buf = new ArrayBuffer(1 << 20);
-      let got = 0;
-      for (;;) {
-        const { done, value } = await reader.read(new Uint8Array(buf));
-        if (done || !value) break;
-        buf = value.buffer as ArrayBuffer;
-        got += value.byteLength;
-      }
-      const exportMs = performance.now() - t;
-      if (got !== size) throw new Error(`export gave ${got} bytes, not ${size}`);
+      const exportMs = await drainTimed(disk.export({ format: 'raw' }), size);
       await disk.close();
       await webdisk.deleteDisk(name);
-      runs.push({ rawWriteMs: raw.writeMs, rawReadMs: raw.readMs, importMs, exportMs });
+      runs.push({
+        rawWriteMs: raw.writeMs,
+        rawReadMs: raw.readMs,
+        blobCopyMs: raw.blobCopyMs,
+        streamFloorMs,
+        importMs,
+        exportMs,
+      });
     }
     return { size, runs };
   },
@@ -433,6 +430,56 @@ const bench = {
     return { bytes: m.bytes, byScope };
   },
 };
+
+/**
+ * Reads a byte stream to its end as the export's consumer would: a BYOB
+ * reader and one reused 1 MiB buffer (no fresh memory per piece). Resolves
+ * with the milliseconds it took.
+ */
+async function drainTimed(stream: ReadableStream<Uint8Array>, size: number): Promise<number> {
+  const t = performance.now();
+  const reader = stream.getReader({ mode: 'byob' });
+  let buf = new ArrayBuffer(MiB);
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read(new Uint8Array(buf));
+    if (value) buf = value.buffer as ArrayBuffer;
+    if (done || !value) break;
+    got += value.byteLength;
+  }
+  const ms = performance.now() - t;
+  if (got !== size) throw new Error(`the stream gave ${got} bytes, not ${size}`);
+  return ms;
+}
+
+/**
+ * The floor of any export through a stream: `size` bytes, each 1 MiB
+ * copied from (already touched) shared memory into the reader's buffer —
+ * the one copy an export from a worker needs — with no disk and no worker
+ * behind it.
+ */
+function sharedMemoryStream(size: number): ReadableStream<Uint8Array> {
+  const shared = new Uint8Array(new SharedArrayBuffer(8 * MiB)).fill(1);
+  let at = 0;
+  return new ReadableStream({
+    type: 'bytes',
+    autoAllocateChunkSize: MiB,
+    pull(controller) {
+      const req = controller.byobRequest as ReadableStreamBYOBRequest;
+      const view = req.view as Uint8Array;
+      if (at >= size) {
+        controller.close();
+        req.respond(0);
+        return;
+      }
+      const n = Math.min(view.byteLength, MiB, size - at);
+      const from = at % shared.length;
+      view.set(shared.subarray(from, from + n));
+      at += n;
+      req.respond(n);
+    },
+  });
+}
 
 (window as unknown as { bench: typeof bench; benchReady: boolean }).bench = bench;
 (window as unknown as { benchReady: boolean }).benchReady = true;

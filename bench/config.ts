@@ -242,6 +242,19 @@ export interface CaseResult {
 /** bench.imageIo(): import of a raw Blob and raw export, against raw OPFS sequential 1 MiB writes and reads. */
 export interface ImageIoResult {
   size: number;
-  /** Per repeat, alternating: raw OPFS sequential write (+ flush) and read, webdisk import and export. */
-  runs: { rawWriteMs: number; rawReadMs: number; importMs: number; exportMs: number }[];
+  /**
+   * Per repeat, alternating: raw OPFS sequential write (+ flush) and read,
+   * webdisk import and export; and two references that bound any import
+   * and export: the Blob copied into a plain OPFS file by hand (blobCopyMs),
+   * and a byte stream with no disk behind it, each 1 MiB copied from shared
+   * memory into the reader's buffer (streamFloorMs).
+   */
+  runs: {
+    rawWriteMs: number;
+    rawReadMs: number;
+    blobCopyMs: number;
+    streamFloorMs: number;
+    importMs: number;
+    exportMs: number;
+  }[];
 }

@@ -23,7 +23,7 @@ export type RawRequest =
   | { id: number; op: 'warm'; target: RawId; workload: WorkloadId }
   | { id: number; op: 'checkContent'; target: RawId }
   | { id: number; op: 'close'; target: RawId }
-  | { id: number; op: 'seqIo'; size: number };
+  | { id: number; op: 'seqIo'; size: number; blob: Blob };
 
 export type RawReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
@@ -243,7 +243,7 @@ async function handle(req: RawRequest): Promise<unknown> {
       return engine.checkContent(io, storage.expect);
     }
     case 'seqIo':
-      return seqIo(req.size);
+      return seqIo(req.size, req.blob);
     case 'close':
       // The storage stays open and prepared for other targets on it.
       openTargets.delete(req.target);
@@ -267,13 +267,18 @@ self.onmessage = (ev) => {
 /**
  * The baseline of image import and export: `size` bytes written to a new
  * OPFS file in 1 MiB writes from one reused buffer, flushed, then read back
- * the same way — what a hand-written copy into OPFS does.
+ * the same way — what a hand-written copy into OPFS does. And the best a
+ * hand-written import of `blob` could do: read through a BYOB reader into
+ * one reused 1 MiB buffer, each piece written to a new OPFS file, flushed
+ * (the source has to be read; the plain write baseline has none).
  */
-async function seqIo(size: number): Promise<{ writeMs: number; readMs: number }> {
+async function seqIo(size: number, blob: Blob): Promise<{ writeMs: number; readMs: number; blobCopyMs: number }> {
   const root = await navigator.storage.getDirectory();
   const dir = await root.getDirectoryHandle('webdisk-bench-raw', { create: true });
   const file = await dir.getFileHandle('seq.img', { create: true });
   const h = await (file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+  let writeMs: number;
+  let readMs: number;
   try {
     h.truncate(0);
     const buf = new Uint8Array(MiB);
@@ -281,13 +286,33 @@ async function seqIo(size: number): Promise<{ writeMs: number; readMs: number }>
     let t = performance.now();
     for (let at = 0; at < size; at += MiB) h.write(buf, { at });
     h.flush();
-    const writeMs = performance.now() - t;
+    writeMs = performance.now() - t;
     t = performance.now();
     for (let at = 0; at < size; at += MiB) h.read(buf, { at });
-    const readMs = performance.now() - t;
-    return { writeMs, readMs };
+    readMs = performance.now() - t;
   } finally {
     h.close();
     await dir.removeEntry('seq.img');
+  }
+  const copy = await dir.getFileHandle('blob.img', { create: true });
+  const c = await (copy as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+  try {
+    const t = performance.now();
+    const reader = blob.stream().getReader({ mode: 'byob' });
+    let buf = new ArrayBuffer(MiB);
+    let at = 0;
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buf));
+      if (value) buf = value.buffer as ArrayBuffer;
+      if (done || !value) break;
+      c.write(value, { at });
+      at += value.byteLength;
+    }
+    c.flush();
+    if (at !== size) throw new Error(`the Blob gave ${at} bytes, not ${size}`);
+    return { writeMs, readMs, blobCopyMs: performance.now() - t };
+  } finally {
+    c.close();
+    await dir.removeEntry('blob.img');
   }
 }
