@@ -17,7 +17,8 @@ import {
   WORKLOADS,
   type WorkloadId,
 } from './config';
-import { type AsyncIo, Engine, Expectation, MAX_BS, runSeed, WriteBuffer } from './engine';
+import { Expectation, MAX_BS, runSeed, WriteBuffer } from './content';
+import { type AsyncIo, Engine } from './engine';
 import type { RawReply, RawRequest } from './raw-worker';
 import type { SyncReply, SyncRequest, SyncRunReply } from './sync-worker';
 

@@ -14,7 +14,8 @@
 import { type IDBPDatabase, openDB } from 'idb';
 import type { SyncAccessHandle } from '../src/stores/opfs-store';
 import { type BenchConfig, MiB, type PrepareResult, type RawId, WORKLOADS, type WorkloadId } from './config';
-import { type AsyncIo, Engine, Expectation, MAX_BS, runSeed, type SyncIo, syncIo } from './engine';
+import { Expectation, MAX_BS, runSeed } from './content';
+import { type AsyncIo, Engine, type SyncIo, syncIo } from './engine';
 
 export type RawRequest =
   | { id: number; op: 'init'; cfg: BenchConfig }

@@ -8,33 +8,29 @@
  * Built by `vite build -c bench/vite.config.ts --mode driver`; run with
  * `node bench/dist/node/run.mjs [flags]` (see --help).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { type BrowserContext, type CDPSession, chromium, type Page } from '@playwright/test';
+import { join } from 'node:path';
+import { type BrowserContext, chromium } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
-import { CACHE_MODES } from '../src/core/types';
-import type { BenchPage } from './bench-page';
-import type { ImageIoResult, OverlayReadResult } from './config';
+import { options } from './cli';
 import {
   BACKENDS,
-  type BenchConfig,
   type CaseResult,
   GiB,
-  KiB,
+  type ImageIoResult,
   MiB,
-  RAW_BASELINES,
+  type OverlayReadResult,
   type TargetSpec,
   WORKLOADS,
   type Workload,
 } from './config';
+import { call, Heaps, PAGE_PATH, REPO, startServer } from './driver';
+import { type Planned, plan } from './plan';
 import {
   checkTargets,
   fmtBytes,
-  type HeapSample,
   imageLine,
   type MemoryRow,
   overlayLine,
@@ -45,287 +41,6 @@ import {
   syncSummary,
   type TargetRecord,
 } from './report';
-
-const HELP = `npm run bench -- [flags]
-
-  --size <bytes>     region every workload addresses, e.g. 256M, 1G (default 256M)
-  --time <seconds>   issuing time per run; then drain and final flush (default 0.5)
-  --repeats <n>      runs per case; median and spread reported (default 3)
-  --depth <list>     requests in flight, comma-separated (default 1,32)
-  --filter <regex>   only cases whose "<workload> <target>" matches, e.g. "rand-write (writeback/opfs|raw-opfs$)"
-  --no-memory        skip the memory measurements (small and 64 GiB disk)
-  --no-overlay       skip the overlay read (cold read of a URL base against a plain fetch)
-  --no-images        skip image import/export (a 256 MiB raw Blob against raw OPFS sequential I/O)
-  --no-sqlite        skip SQLite commits/s (npm run bench:sqlite's table: webdisk/sqlite per mode beside wa-sqlite's OPFS VFSes)
-  --idb-chunk <n>    chunk size of the raw IndexedDB baseline (default 64K)
-  --port <n>         static server port (default 5192)
-
-Defaults take about 6-7 minutes on this 2-core VM.`;
-
-const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const PAGE_PATH = '/bench/dist/page/page.html';
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size ${JSON.stringify(s)}: use e.g. 4096, 64K, 256M, 1G`);
-  const mult = { '': 1, k: KiB, m: MiB, g: GiB, t: 1024 * GiB }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * mult);
-}
-
-function options() {
-  const { values } = parseArgs({
-    options: {
-      size: { type: 'string', default: '256M' },
-      time: { type: 'string', default: '0.5' },
-      repeats: { type: 'string', default: '3' },
-      depth: { type: 'string', default: '1,32' },
-      filter: { type: 'string' },
-      'no-memory': { type: 'boolean', default: false },
-      'no-overlay': { type: 'boolean', default: false },
-      'no-images': { type: 'boolean', default: false },
-      'no-sqlite': { type: 'boolean', default: false },
-      'idb-chunk': { type: 'string', default: '64K' },
-      port: { type: 'string', default: '5192' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
-  const region = parseSize(values.size);
-  if (region < 16 * MiB || region % MiB !== 0) throw new Error('--size must be a whole number of MiB, at least 16M');
-  const depths = values.depth.split(',').map((d) => Number(d));
-  if (depths.some((d) => !Number.isInteger(d) || d < 1 || d > 256)) throw new Error('--depth: integers 1..256');
-  const idbChunk = parseSize(values['idb-chunk']);
-  if (idbChunk < 4 * KiB || (idbChunk & (idbChunk - 1)) !== 0 || idbChunk > MiB)
-    throw new Error('--idb-chunk: a power of two from 4K to 1M');
-  const cfg: BenchConfig = { region, timeMs: Number(values.time) * 1000, idbChunk };
-  if (!(cfg.timeMs > 0)) throw new Error('--time must be positive');
-  return {
-    cfg,
-    repeats: Math.max(1, Number(values.repeats) | 0),
-    depths,
-    filter: values.filter ? new RegExp(values.filter) : undefined,
-    memory: !values['no-memory'],
-    overlay: !values['no-overlay'],
-    images: !values['no-images'],
-    sqlite: !values['no-sqlite'],
-    port: Number(values.port),
-  };
-}
-
-// ------------------------------------------------------------------ plumbing
-
-async function startServer(port: number): Promise<ChildProcess> {
-  const server = spawn(process.execPath, [join(REPO, 'scripts/static-server.mjs'), REPO, String(port)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}${PAGE_PATH}`;
-  for (let i = 0; i < 100; i++) {
-    if (server.exitCode !== null) throw new Error(`static server exited (${server.exitCode}): is port ${port} taken?`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return server;
-      throw new Error(`${url}: HTTP ${r.status} (was the bench page built?)`);
-    } catch (err) {
-      if (err instanceof Error && err.message.includes('HTTP')) {
-        server.kill();
-        throw err;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  server.kill();
-  throw new Error(`static server did not answer on ${url}`);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${Math.round(ms / 1000)} s`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-type PageApi = BenchPage;
-
-/** Calls window.bench[method](...args) in the page. */
-function call<K extends keyof PageApi>(
-  page: Page,
-  method: K,
-  args: Parameters<PageApi[K]>,
-  timeoutMs: number,
-): Promise<Awaited<ReturnType<PageApi[K]>>> {
-  return withTimeout(
-    page.evaluate(
-      ([m, a]) => {
-        const api = (window as unknown as { bench: Record<string, (...x: unknown[]) => unknown> }).bench;
-        return api[m as string](...(a as unknown[]));
-      },
-      [method, args] as const,
-    ) as Promise<Awaited<ReturnType<PageApi[K]>>>,
-    timeoutMs,
-    `${String(method)}(${JSON.stringify(args).slice(0, 80)})`,
-  );
-}
-
-/**
- * Heap usage of the page and of its dedicated workers over CDP. Worker
- * targets are reached with the (non-flattened) Target domain from a
- * session on the page.
- */
-class Heaps {
-  private readonly workers = new Map<string, { url: string; title: string }>();
-  private readonly pending = new Map<number, (m: { result?: unknown; error?: { message: string } }) => void>();
-  private seq = 1;
-  private constructor(private readonly cdp: CDPSession) {
-    cdp.on('Target.attachedToTarget', (e) => {
-      if (e.targetInfo.type === 'worker') {
-        this.workers.set(e.sessionId, { url: e.targetInfo.url, title: e.targetInfo.title });
-      }
-    });
-    cdp.on('Target.detachedFromTarget', (e) => {
-      if (e.sessionId) this.workers.delete(e.sessionId);
-    });
-    cdp.on('Target.receivedMessageFromTarget', (e) => {
-      const m = JSON.parse(e.message) as { id?: number; result?: unknown; error?: { message: string } };
-      if (m.id === undefined) return;
-      const done = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      done?.(m);
-    });
-  }
-
-  static async attach(context: BrowserContext, page: Page): Promise<Heaps> {
-    const cdp = await context.newCDPSession(page);
-    const h = new Heaps(cdp);
-    await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
-    return h;
-  }
-
-  private async toWorker<T>(sessionId: string, method: string, params: object = {}): Promise<T> {
-    const id = this.seq++;
-    const answer = new Promise<{ result?: unknown; error?: { message: string } }>((r) => this.pending.set(id, r));
-    await this.cdp.send('Target.sendMessageToTarget', {
-      sessionId,
-      message: JSON.stringify({ id, method, params }),
-    });
-    const m = await withTimeout(answer, 10_000, `worker ${method}`);
-    if (m.error) throw new Error(m.error.message);
-    return m.result as T;
-  }
-
-  async page(): Promise<HeapSample> {
-    await this.cdp.send('HeapProfiler.collectGarbage');
-    const u = await this.cdp.send('Runtime.getHeapUsage');
-    return {
-      usedBytes: u.usedSize,
-      backingStorageBytes: (u as { backingStorageSize?: number }).backingStorageSize ?? 0,
-    };
-  }
-
-  /** The newest worker whose URL contains `part`. */
-  async worker(part: string): Promise<HeapSample | undefined> {
-    const ids = [...this.workers].filter(([, w]) => w.url.includes(part)).map(([id]) => id);
-    const id = ids.at(-1);
-    if (!id) return undefined;
-    await this.toWorker(id, 'HeapProfiler.collectGarbage');
-    const u = await this.toWorker<{ usedSize: number; backingStorageSize?: number }>(id, 'Runtime.getHeapUsage');
-    return { usedBytes: u.usedSize, backingStorageBytes: u.backingStorageSize ?? 0 };
-  }
-}
-
-// --------------------------------------------------------------------- plan
-
-interface Planned {
-  target: TargetSpec;
-  what: string;
-  cases: { w: Workload; depth: number }[];
-}
-
-function libTarget(backend: (typeof BACKENDS)[number]['id'], mode: (typeof CACHE_MODES)[number], region: number) {
-  return {
-    kind: 'lib',
-    id: `${mode}/${backend}`,
-    backend,
-    mode,
-    // A disk per mode: all targets stay open at once, and a disk opens once at a time.
-    diskName: `bench-${backend}-${mode}`,
-    diskSize: region,
-    prepare: true,
-  } as const satisfies TargetSpec;
-}
-
-/** The library target also measured issued-then-awaited. */
-const BATCH_OF = 'writeback/opfs';
-
-/** The library target also measured with lanes in allocBuffer() memory. */
-const LENT_OF = 'writeback/opfs';
-
-/** The library target a SyncDisk is measured on, and its workloads (QD1: it blocks). */
-const SYNC_OF = 'writeback/opfs';
-const SYNC_WORKLOADS: readonly string[] = ['rand-read', 'rand-write'];
-
-function plan(o: ReturnType<typeof options>): Planned[] {
-  const out: Planned[] = [];
-  const keep = (id: string, w: Workload) => !o.filter || o.filter.test(`${w.id} ${id}`);
-  const cases = (id: string, applies: (w: Workload) => boolean) =>
-    WORKLOADS.filter((w) => applies(w) && keep(id, w)).flatMap((w) => o.depths.map((depth) => ({ w, depth })));
-  const addRaw = (id: (typeof RAW_BASELINES)[number]['id']) => {
-    if (out.some((p) => p.target.id === id)) return;
-    const r = RAW_BASELINES.find((x) => x.id === id);
-    if (r) out.push({ target: { kind: 'raw', id }, what: r.what, cases: cases(id, r.appliesTo) });
-  };
-  // Each backend's baselines first, then its modes, so a ratio's base is measured just before.
-  for (const b of BACKENDS) {
-    addRaw(b.base);
-    addRaw(b.syncBase);
-    for (const mode of CACHE_MODES) {
-      const t = libTarget(b.id, mode, o.cfg.region);
-      out.push({
-        target: t,
-        what: `webdisk ${mode} on ${b.id}, through the public API`,
-        cases: cases(t.id, () => true),
-      });
-      if (t.id === LENT_OF) {
-        // The same mode and backend, lanes in memory lent by allocBuffer(): large sequential I/O only.
-        const lent = { ...t, id: `${t.id}/lent`, diskName: `${t.diskName}-lent`, lent: true };
-        out.push({
-          target: lent,
-          what: `webdisk ${mode} on ${b.id}, writing from and reading into disk.allocBuffer() memory`,
-          cases: cases(lent.id, (w) => w.id === 'seq-write' || w.id === 'seq-read'),
-        });
-      }
-      if (t.id === BATCH_OF) {
-        // Issued-then-awaited beside pipelined: random writes at the depths above 1.
-        const batch = { ...t, id: `${t.id}/batch`, diskName: `${t.diskName}-batch`, batch: true };
-        out.push({
-          target: batch,
-          what: `webdisk ${mode} on ${b.id}, requests issued a queue depth at a time and all awaited`,
-          cases: cases(batch.id, (w) => w.id === 'rand-write').filter((c) => c.depth > 1),
-        });
-      }
-      if (t.id === SYNC_OF && o.depths.includes(1)) {
-        // SyncDisk beside it: QD1 random 4 KiB, on its disk, right after it in every repeat.
-        const id = `${t.id}/sync`;
-        out.push({
-          target: { kind: 'sync', id, of: t.id },
-          what: `webdisk SyncDisk (disk.openSync(), blocking, in a worker) on ${t.id}'s disk`,
-          cases: WORKLOADS.filter((w) => SYNC_WORKLOADS.includes(w.id) && keep(id, w)).map((w) => ({ w, depth: 1 })),
-        });
-      }
-    }
-  }
-  for (const r of RAW_BASELINES) addRaw(r.id);
-  // A sync target needs its disk's target open, even one with no case of its own.
-  const needed = (p: Planned) =>
-    p.cases.length > 0 ||
-    out.some((q) => q.target.kind === 'sync' && q.target.of === p.target.id && q.cases.length > 0);
-  return out.filter(needed);
-}
-
-// ---------------------------------------------------------------------- run
 
 async function main(): Promise<number> {
   const o = options();

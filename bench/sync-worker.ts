@@ -7,7 +7,8 @@
  */
 import type * as Webdisk from '../src/index';
 import { type BenchConfig, type RunResult, WORKLOADS, type WorkloadId } from './config';
-import { Engine, Expectation, type ExpectationState, runSeed, syncIo } from './engine';
+import { Expectation, type ExpectationState, runSeed } from './content';
+import { Engine, syncIo } from './engine';
 
 export type SyncRequest =
   | { id: number; op: 'init'; cfg: BenchConfig; port: Webdisk.SyncDiskPort }
