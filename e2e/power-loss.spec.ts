@@ -14,25 +14,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { CacheMode } from '../src/index';
 import type { LogEntry } from '../src/testing';
+import { describeFailure, markdownTable, roundProblems, saveFailedLogs, summarize } from './crash-report';
 import {
   baseSeed,
   type CrashBrowser,
   DEFAULT_CONFIG,
-  describeFailure,
   launchCrashBrowser,
   MODELS,
   MODES,
   type Mode,
   type Model,
-  markdownTable,
   type RoundResult,
   type RoundSpec,
-  roundProblems,
   runRounds,
   type Scenario,
-  saveFailedLogs,
   seedOf,
-  summarize,
 } from './crash-rounds';
 import { ENGINE_FACTS } from './engines/facts';
 import { type EngineName, expect, requireEngine, test } from './fixtures';

@@ -5,20 +5,16 @@
 // Skipped unless SOAK_CRASHES is set. Runs in the chromium-opfs project only
 // (playwright.config.ts), the engine and backend its table describes.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { describeFailure, markdownTable, roundProblems, saveFailedLogs, summarize } from './crash-report';
 import {
   baseSeed,
   DEFAULT_CONFIG,
-  describeFailure,
   launchCrashBrowser,
   MODELS,
   MODES,
-  markdownTable,
   type RoundSpec,
-  roundProblems,
   runRounds,
-  saveFailedLogs,
   seedOf,
-  summarize,
 } from './crash-rounds';
 import { expect, test } from './fixtures';
 
