@@ -5,6 +5,7 @@
  * The driver (bench/run.ts) calls `window.bench.*` once per step.
  */
 import type * as Webdisk from '../src/index';
+import { readByob } from './byob';
 import {
   type BenchConfig,
   type ContentCheck,
@@ -432,22 +433,10 @@ const bench = {
   },
 };
 
-/**
- * Reads a byte stream to its end as the export's consumer would: a BYOB
- * reader and one reused 1 MiB buffer (no fresh memory per piece). Resolves
- * with the milliseconds it took.
- */
+/** Reads a byte stream to its end (readByob: the export's consumer); resolves with the milliseconds it took. */
 async function drainTimed(stream: ReadableStream<Uint8Array>, size: number): Promise<number> {
   const t = performance.now();
-  const reader = stream.getReader({ mode: 'byob' });
-  let buf = new ArrayBuffer(MiB);
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read(new Uint8Array(buf));
-    if (value) buf = value.buffer as ArrayBuffer;
-    if (done || !value) break;
-    got += value.byteLength;
-  }
+  const got = await readByob(stream);
   const ms = performance.now() - t;
   if (got !== size) throw new Error(`the stream gave ${got} bytes, not ${size}`);
   return ms;

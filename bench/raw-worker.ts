@@ -13,6 +13,7 @@
  */
 import { type IDBPDatabase, openDB } from 'idb';
 import type { SyncAccessHandle } from '../src/stores/opfs-store';
+import { readByob } from './byob';
 import { type BenchConfig, MiB, type PrepareResult, type RawId, WORKLOADS, type WorkloadId } from './config';
 import { Expectation, MAX_BS, runSeed } from './content';
 import { type AsyncIo, Engine, type SyncIo, syncIo } from './engine';
@@ -299,16 +300,11 @@ async function seqIo(size: number, blob: Blob): Promise<{ writeMs: number; readM
   const c = await (copy as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
   try {
     const t = performance.now();
-    const reader = blob.stream().getReader({ mode: 'byob' });
-    let buf = new ArrayBuffer(MiB);
     let at = 0;
-    for (;;) {
-      const { done, value } = await reader.read(new Uint8Array(buf));
-      if (value) buf = value.buffer as ArrayBuffer;
-      if (done || !value) break;
-      c.write(value, { at });
-      at += value.byteLength;
-    }
+    await readByob(blob.stream() as ReadableStream<Uint8Array>, (chunk) => {
+      c.write(chunk, { at });
+      at += chunk.byteLength;
+    });
     c.flush();
     if (at !== size) throw new Error(`the Blob gave ${at} bytes, not ${size}`);
     return { writeMs, readMs, blobCopyMs: performance.now() - t };
