@@ -100,9 +100,7 @@ export class InThreadDisk {
     try {
       await this.device.close();
     } catch (err) {
-      this.power.off = true;
-      await this.opened.abandon().catch(() => undefined);
-      await this.opened.closeFiles();
+      await this.stopStores();
       throw err;
     } finally {
       await this.opened.releaseLock();
@@ -119,12 +117,16 @@ export class InThreadDisk {
   powerLoss(): void {
     if (this.closedBy === 'powerLoss') return;
     this.closedBy = 'powerLoss';
+    this.unplugged = this.stopStores().finally(this.opened.releaseLock);
+  }
+
+  /** The power switched off: no store call gets through; the stores stop and their files close (the lock stays held). */
+  private stopStores(): Promise<void> {
     this.power.off = true;
-    const { abandon, closeFiles, releaseLock } = this.opened;
-    this.unplugged = abandon()
+    return this.opened
+      .abandon()
       .catch(() => undefined)
-      .then(closeFiles)
-      .finally(releaseLock);
+      .then(this.opened.closeFiles);
   }
 
   /** Settles once a power loss has finished stopping the disk (at once if there was none). */
