@@ -55,14 +55,21 @@ function target(id: RawId): { io: AsyncIo | SyncIo; storage: Storage } {
   return t;
 }
 
+/** The raw baselines' directory in OPFS. */
+async function benchDir(): Promise<FileSystemDirectoryHandle> {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle('webdisk-bench-raw', { create: true });
+}
+
+/** A sync access handle on `name` in `dir`, made if missing (the DOM lib types lack the worker-only call). */
+async function openHandle(dir: FileSystemDirectoryHandle, name: string): Promise<SyncAccessHandle> {
+  const file = await dir.getFileHandle(name, { create: true });
+  return (file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+}
+
 async function openOpfs(): Promise<NonNullable<typeof opfs>> {
   if (opfs) return opfs;
-  const root = await navigator.storage.getDirectory();
-  const dir = await root.getDirectoryHandle('webdisk-bench-raw', { create: true });
-  const file = await dir.getFileHandle('raw.img', { create: true });
-  const handle = (await (
-    file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }
-  ).createSyncAccessHandle()) as SyncAccessHandle;
+  const handle = await openHandle(await benchDir(), 'raw.img');
   handle.truncate(0); // the prepare pass writes a new file, as the library's does
   opfs = { handle, expect: new Expectation(cfg.region), prepared: false };
   return opfs;
@@ -275,10 +282,8 @@ self.onmessage = (ev) => {
  * (the source has to be read; the plain write baseline has none).
  */
 async function seqIo(size: number, blob: Blob): Promise<{ writeMs: number; readMs: number; blobCopyMs: number }> {
-  const root = await navigator.storage.getDirectory();
-  const dir = await root.getDirectoryHandle('webdisk-bench-raw', { create: true });
-  const file = await dir.getFileHandle('seq.img', { create: true });
-  const h = await (file as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+  const dir = await benchDir();
+  const h = await openHandle(dir, 'seq.img');
   let writeMs: number;
   let readMs: number;
   try {
@@ -296,8 +301,7 @@ async function seqIo(size: number, blob: Blob): Promise<{ writeMs: number; readM
     h.close();
     await dir.removeEntry('seq.img');
   }
-  const copy = await dir.getFileHandle('blob.img', { create: true });
-  const c = await (copy as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
+  const c = await openHandle(dir, 'blob.img');
   try {
     const t = performance.now();
     let at = 0;
