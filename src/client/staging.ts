@@ -25,13 +25,8 @@ export class StagingArea {
     if (this.held.length === 0) this.head = this.tail = 0;
     let start = this.head;
     const within = start % size;
-    const lap = start - within;
-    // Back to the start as soon as the start has room (the oldest held
-    // stretch begins past it): the bytes in use stay the first few, already
-    // touched, as memory touched for the first time is slow here (a 64 MiB
-    // area would cost ~0.3 s the first time round). A stretch never wraps
-    // around the end either.
-    if (within > 0 && (within + data.length > size || this.tail - lap >= data.length)) start = lap + size;
+    // A stretch never wraps around the end: skip to the start.
+    if (within + data.length > size) start += size - within;
     if (start + data.length - this.tail > size) return undefined;
     const pos = start % size;
     this.bytes.set(data, pos);
