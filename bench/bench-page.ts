@@ -397,6 +397,9 @@ const bench = {
       const exportMs = await drainTimed(disk.export({ format: 'raw' }), size);
       await disk.close();
       await webdisk.deleteDisk(name);
+      // Closing starts a spare worker for the next open (client/disk-workers.ts):
+      // let it start before the baselines run, so it does not slow them.
+      await new Promise((r) => setTimeout(r, SPARE_SETTLE_MS));
       runs.push({
         rawWriteMs: raw.writeMs,
         rawReadMs: raw.readMs,
@@ -432,6 +435,9 @@ const bench = {
     return { bytes: m.bytes, byScope };
   },
 };
+
+/** Long enough for a spare disk worker (started as a disk closes) to have loaded: it takes ~50–80 ms. */
+const SPARE_SETTLE_MS = 300;
 
 /** Reads a byte stream to its end (readByob: the export's consumer); resolves with the milliseconds it took. */
 async function drainTimed(stream: ReadableStream<Uint8Array>, size: number): Promise<number> {

@@ -4,7 +4,7 @@
 // disk, listing and deleting.
 import type { DiskStats } from '../src/index';
 import { ENGINE_FACTS } from './engines/facts';
-import { expect, test } from './fixtures';
+import { expect, playwrightPage, test } from './fixtures';
 import { installPageHelpers } from './helpers';
 
 const MODES = ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const;
@@ -756,5 +756,46 @@ test('auto falls back to IndexedDB where the worker has no OPFS sync access hand
     unclean: true,
     same: true,
     listed: [{ name, size: 8 << 20, backend: 'idb' }],
+  });
+});
+
+test('a closed disk leaves one spare worker; the next open takes it instead of starting one', async ({
+  harness,
+  engine,
+}) => {
+  test.skip(engine !== 'chromium', "counts the page's workers with Playwright: Chromium only");
+  const page = playwrightPage(harness);
+  const started: { ended: boolean }[] = [];
+  page.on('worker', (w) => {
+    if (!/disk-worker/.test(w.url())) return;
+    const entry = { ended: false };
+    started.push(entry);
+    w.on('close', () => {
+      entry.ended = true;
+    });
+  });
+  await harness.evaluate(async () => {
+    const { webdisk } = window;
+    await webdisk.deleteDisk('spare-worker');
+    const disk = await webdisk.openDisk({ name: 'spare-worker', size: 1 << 20 });
+    await disk.write(0, new Uint8Array([7]));
+    await disk.close();
+  });
+  // The disk's worker, then the spare its close started.
+  await expect.poll(() => started.length).toBe(2);
+  const back = await harness.evaluate(async () => {
+    const disk = await window.webdisk.openDisk({ name: 'spare-worker' });
+    const bytes = Array.from(await disk.read(0, 2));
+    (window as unknown as { spareDisk: unknown }).spareDisk = disk;
+    return bytes;
+  });
+  expect(back).toEqual([7, 0]);
+  // A worker the open had started would have been reported by now.
+  await harness.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+  expect(started.length, 'disk workers started: the open took the spare').toBe(2);
+  expect(started.map((w) => w.ended)).toEqual([true, false]);
+  await harness.evaluate(async () => {
+    await (window as unknown as { spareDisk: { close(): Promise<void> } }).spareDisk.close();
+    await window.webdisk.deleteDisk('spare-worker');
   });
 });

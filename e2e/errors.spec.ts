@@ -696,7 +696,7 @@ test('ENOTSUP: neither OPFS nor IndexedDB in the disk worker; memory still works
   expect(r.memory).toEqual([5, 0]);
 });
 
-test('EIO: the disk worker cannot start (its script fails to load); a later open works', async ({
+test('EIO: the disk worker cannot start (its script fails to load); a later open works, and a spare that failed is not used', async ({
   harness,
   engine,
 }) => {
@@ -709,10 +709,28 @@ test('EIO: the disk worker cannot start (its script fails to load); a later open
   );
   await page.unroute(workerScript);
   expectDiskError(failed, 'EIO', 'openDisk without its worker');
+  await harness.evaluate(async () => {
+    const disk = await window.webdisk.openDisk({ name: 'err-eio', size: 1 << 20 });
+    await disk.write(0, new Uint8Array([1]));
+    await disk.close();
+  });
+  // The spare worker a close starts fails to load too: it must be dropped,
+  // not handed to the next open (which would wait for ever on a dead worker).
+  let aborted = 0;
+  await page.route(workerScript, (route) => {
+    aborted++;
+    return route.abort();
+  });
+  await harness.evaluate(async () => {
+    const disk = await window.webdisk.openDisk({ name: 'err-eio' });
+    await disk.close();
+  });
+  await expect.poll(() => aborted).toBeGreaterThanOrEqual(1);
+  await harness.evaluate(() => new Promise((r) => setTimeout(r, 200))); // its error event comes in a task
+  await page.unroute(workerScript);
   const after = await harness.evaluate(async () => {
     const { webdisk } = window;
-    const disk = await webdisk.openDisk({ name: 'err-eio', size: 1 << 20 });
-    await disk.write(0, new Uint8Array([1]));
+    const disk = await webdisk.openDisk({ name: 'err-eio' });
     const back = Array.from(await disk.read(0, 2));
     await disk.close();
     await webdisk.deleteDisk('err-eio');

@@ -9,6 +9,7 @@ import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
 import { FIRST_LENT_BUFFER } from '../protocol/ring';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
+import { keepSpare } from './disk-workers';
 import { SharedCacheReader } from './shared-cache-reader';
 import { type OpenSyncOptions, SyncPorts } from './sync-ports';
 import type { HeldRead, Transport } from './transport';
@@ -372,6 +373,7 @@ export class Disk {
     return done.then(
       () => {
         this.worker.terminate();
+        keepSpare();
         this.syncPorts.closeAll('close');
         this.failAll(new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`));
       },
@@ -395,6 +397,7 @@ export class Disk {
    */
   powerLoss(): void {
     this.kill('powerLoss');
+    keepSpare();
   }
 
   /** @internal The worker died on its own. */

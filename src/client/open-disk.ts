@@ -5,6 +5,7 @@ import type { FromWorker, OpenRequest, ToWorker } from '../protocol/messages';
 import { powerSwitchOf } from '../protocol/ring';
 import { BatchTransport } from './batch-transport';
 import { Disk } from './disk';
+import { takeWorker } from './disk-workers';
 import { RingTransport } from './ring-transport';
 import type { Transport } from './transport';
 
@@ -52,10 +53,6 @@ function canShareMemory(): boolean {
     typeof Atomics.waitAsync === 'function' &&
     (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true
   );
-}
-
-function createWorker(): Worker {
-  return new Worker(new URL('../worker/disk-worker.ts', import.meta.url), { type: 'module', name: 'webdisk' });
 }
 
 /** Checks openDisk's options and fills in the defaults: what the disk worker (or an in-thread disk) opens. */
@@ -133,7 +130,7 @@ function checkBase(base: OpenDiskOptions['base']): OpenRequest['base'] {
  */
 export async function openDisk(opts: OpenDiskOptions): Promise<Disk> {
   const request = checkOptions(opts);
-  const worker = createWorker();
+  const worker = takeWorker();
   // Shared memory when the page allows it (cross-origin isolated), batched
   // messages otherwise.
   const ring = canShareMemory() ? new RingTransport() : undefined;
