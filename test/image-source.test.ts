@@ -63,6 +63,11 @@ describe('streamPieces', () => {
             sizes.push(p.length);
             got.push(...p);
           }
+          // With a pool, each piece in a buffer of its own: all still whole once the stream has ended.
+          const kept: Uint8Array[] = [];
+          for await (const p of streamPieces(chunked(bytes, cuts, bytesType), piece, () => new ArrayBuffer(piece)))
+            kept.push(p);
+          sameBytes(new Uint8Array(kept.flatMap((p) => [...p])), bytes, 'pooled pieces');
           sameBytes(new Uint8Array(got), bytes);
           for (const s of sizes.slice(0, -1)) expect(s).toBe(piece);
           expect(sizes.length).toBe(Math.ceil(length / piece));

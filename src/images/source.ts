@@ -24,10 +24,24 @@ async function* readPieces(src: Pick<ByteSource, 'size' | 'read'>, piece: number
 }
 
 /**
- * A byte stream's content in pieces through one reused buffer: with a BYOB
- * reader where the stream is a byte stream, else copied from its chunks.
+ * A byte stream's content in pieces: with a BYOB reader where the stream
+ * is a byte stream, else copied from its chunks. Each piece is read into
+ * a buffer of `piece` bytes from `take` (a pool, so several pieces can be
+ * in use at once: the caller gives each piece's buffer back when done with
+ * it); without `take`, into one reused buffer, each piece valid until the
+ * next is asked for.
  */
-export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: number): AsyncGenerator<Uint8Array> {
+export async function* streamPieces(
+  stream: ReadableStream<Uint8Array>,
+  piece: number,
+  take?: () => ArrayBuffer | Promise<ArrayBuffer>,
+): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+  let reused: ArrayBuffer | undefined;
+  const next = async (): Promise<ArrayBuffer> => {
+    if (take) return take();
+    reused ??= new ArrayBuffer(piece);
+    return reused;
+  };
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = stream.getReader({ mode: 'byob' });
@@ -35,9 +49,10 @@ export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: n
     byob = undefined;
   }
   if (byob) {
-    let buf = new ArrayBuffer(piece);
     try {
       for (;;) {
+        // A BYOB read hands the buffer back as a new one (the old is detached): the piece lives in that.
+        let buf = await next();
         let filled = 0;
         let ended = false;
         while (filled < piece) {
@@ -49,6 +64,7 @@ export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: n
           }
           filled += value.byteLength;
         }
+        if (!take) reused = buf;
         if (filled > 0) yield new Uint8Array(buf, 0, filled);
         if (ended || filled < piece) return;
       }
@@ -57,24 +73,26 @@ export async function* streamPieces(stream: ReadableStream<Uint8Array>, piece: n
     }
   }
   const reader = stream.getReader();
-  const buf = new Uint8Array(piece);
+  let buf: Uint8Array<ArrayBuffer> | undefined;
   let filled = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       for (let at = 0; at < value.length; ) {
+        buf ??= new Uint8Array(await next());
         const n = Math.min(piece - filled, value.length - at);
         buf.set(value.subarray(at, at + n), filled);
         filled += n;
         at += n;
         if (filled === piece) {
           yield buf;
+          buf = undefined;
           filled = 0;
         }
       }
     }
-    if (filled > 0) yield buf.subarray(0, filled);
+    if (buf && filled > 0) yield buf.subarray(0, filled);
   } finally {
     reader.releaseLock();
   }
