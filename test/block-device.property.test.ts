@@ -7,7 +7,10 @@ import { newBackingOf, openOn, pattern, STORE_KINDS, sameBytes } from './helpers
 /**
  * Random sequences of write/read/flush/discard/setCacheMode/reopen against
  * a plain Uint8Array model: every read must equal the model, the cache
- * must stay under its cap, and each mode's invariants must hold.
+ * must stay under its cap, and each mode's invariants must hold. I/O is
+ * issued one of three ways: awaited one by one, pipelined (issued, awaited
+ * at the next flush), or through the synchronous calls (stores that are
+ * synchronous: not IndexedDB).
  */
 const DISK = 32 * 1024;
 
@@ -51,6 +54,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 const RUNS = Number(process.env.FC_RUNS ?? 300);
+const STYLES = ['awaited', 'pipelined', 'sync'] as const;
 
 describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array model', (kind) => {
   it('reads always equal the model; the cache stays bounded; mode invariants hold', async () => {
@@ -60,13 +64,16 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
         fc.constantFrom(512, 1024, 4096),
         fc.integer({ min: 1, max: 12 }),
         fc.array(opArb, { minLength: 1, maxLength: 80 }),
-        fc.boolean(),
+        fc.constantFrom(...(kind === 'idb' ? (['awaited', 'pipelined'] as const) : STYLES)),
         fc.constantFrom(1024, 4096, 1 << 20),
-        async (startMode, blockSize, cacheBlocks, ops, pipelined, bypassBytes) => {
+        async (startMode, blockSize, cacheBlocks, ops, style, bypassBytes) => {
           const b = newBackingOf(kind);
           const cacheSize = cacheBlocks * blockSize;
+          const pipelined = style === 'pipelined';
+          const synchronous = style === 'sync';
+          const open = (o: Parameters<typeof openOn>[1]) => openOn(b, o, { synchronous });
           let mode = startMode;
-          let d = await openOn(b, { size: DISK, blockSize, cacheSize, cache: mode, bypassBytes });
+          let d = await open({ size: DISK, blockSize, cacheSize, cache: mode, bypassBytes });
           const model = new Uint8Array(DISK);
           /** The store's content as it must be after a process crash, for modes without a write cache. */
           const pending: Promise<void>[] = [];
@@ -80,6 +87,12 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
             switch (o.op) {
               case 'write': {
                 const data = pattern(o.length, o.seed);
+                if (synchronous) {
+                  d.writeSync(o.offset, data, { fua: o.fua });
+                  model.set(data, o.offset);
+                  data.fill(0xff); // done with it once the call returned
+                  break;
+                }
                 // The core may use `data` until the write settles, never after.
                 const p = d.write(o.offset, data, { fua: o.fua }).then(() => {
                   data.fill(0xff);
@@ -91,6 +104,12 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
               }
               case 'read': {
                 const expected = model.slice(o.offset, o.offset + o.length);
+                if (synchronous) {
+                  const got = new Uint8Array(o.length);
+                  d.readIntoSync(o.offset, got);
+                  sameBytes(got, expected, `readIntoSync ${o.offset}+${o.length}`);
+                  break;
+                }
                 const p = d
                   .read(o.offset, o.length)
                   .then((got) => sameBytes(got, expected, `read ${o.offset}+${o.length}`));
@@ -99,6 +118,11 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
                 break;
               }
               case 'discard': {
+                if (synchronous) {
+                  d.discardSync(o.offset, o.length);
+                  model.fill(0, o.offset, o.offset + o.length);
+                  break;
+                }
                 const p = d.discard(o.offset, o.length);
                 model.fill(0, o.offset, o.offset + o.length);
                 if (pipelined) pending.push(p);
@@ -107,7 +131,8 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
               }
               case 'flush':
                 await settle();
-                await d.flush();
+                if (synchronous) d.flushSync();
+                else await d.flush();
                 break;
               case 'mode':
                 await settle();
@@ -117,7 +142,7 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
               case 'reopen':
                 await settle();
                 await d.close();
-                d = await openOn(b, { cacheSize, cache: mode, bypassBytes });
+                d = await open({ cacheSize, cache: mode, bypassBytes });
                 if (d.uncleanShutdown) throw new Error('clean close reported unclean');
                 break;
               case 'crash': {
@@ -125,7 +150,7 @@ describe.each(STORE_KINDS)('block device on the %s store against a Uint8Array mo
                 await settle();
                 const hadWriteCache = CACHE_POLICY[mode].writeCache;
                 const dirty = (await d.stats()).dirtyBytes;
-                d = await openOn(b, { cacheSize, cache: mode, bypassBytes });
+                d = await open({ cacheSize, cache: mode, bypassBytes });
                 if (!d.uncleanShutdown) throw new Error('crash not reported as unclean');
                 if (!hadWriteCache || dirty === 0) {
                   // Nothing was only in the worker cache: nothing may be lost.

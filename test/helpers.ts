@@ -105,9 +105,17 @@ function newIdbBacking(overlay: boolean): Backing {
   };
 }
 
-/** Opens a device over a backing's stores, stacked as the worker stacks them; reopening keeps data. */
-export async function openOn(b: Backing, opts: Omit<DeviceOptions, 'data' | 'meta'> = {}): Promise<BlockDevice> {
-  const stores = await stacked(await b.open(), opts.size, b.base);
+/**
+ * Opens a device over a backing's stores, stacked as the worker stacks
+ * them; reopening keeps data. `synchronous`: stacked for the device's
+ * synchronous calls (a thin disk's map commits in the call).
+ */
+export async function openOn(
+  b: Backing,
+  opts: Omit<DeviceOptions, 'data' | 'meta'> = {},
+  how: { synchronous?: boolean } = {},
+): Promise<BlockDevice> {
+  const stores = await stacked(await b.open(), opts.size, b.base, how.synchronous);
   return BlockDevice.open({ ...stores, ...opts, size: opts.size ?? stores.size });
 }
 
@@ -116,8 +124,9 @@ export async function stacked(
   files: BackendStores,
   size?: number,
   base?: BaseSpec,
+  synchronous = false,
 ): Promise<{ data: BlockStore; meta: BlockStore; size?: number }> {
-  const { data, meta, size: created } = await stackStores(files, { crashModel: 'process', size, base });
+  const { data, meta, size: created } = await stackStores(files, { crashModel: 'process', size, base, synchronous });
   return { data, meta, size: created };
 }
 

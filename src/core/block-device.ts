@@ -5,6 +5,7 @@ import { deferred } from './deferred';
 import { DiskError, toDiskError } from './errors';
 import { withData } from './extents';
 import { type DiskMeta, META_VERSION, readMeta, writeMeta } from './metadata';
+import { drive, driveNow, type Steps, wait } from './steps';
 import { type BlockStore, discardRange, type Extent, type MaybePromise, statusOf } from './store';
 import { type CacheMode, type DiskStats, emptyStats } from './types';
 import {
@@ -90,6 +91,10 @@ export class BlockDevice {
    */
   private flagPending = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Requests (and group syncs) queued whose work has not ended: a synchronous call may run only when none is. */
+  private queued = 0;
+  /** A synchronous call (readIntoSync…) is running: a sync it wants happens in the call, not in a group. */
+  private syncCall = false;
   /** Completions the running request's answer waits for, but later requests need not. */
   private deferred: Promise<unknown>[] | undefined;
   /** Store writes issued and not yet complete, oldest first (bounds their memory). */
@@ -188,11 +193,7 @@ export class BlockDevice {
   read(offset: number, length: number): Promise<Uint8Array> {
     return this.run(
       () => checkRange(offset, length, this.size, 'read', MAX_IO_BYTES),
-      async () => {
-        const dst = new Uint8Array(length);
-        await this.doRead(offset, dst);
-        return dst;
-      },
+      () => drive(this.readNew(offset, length)),
     );
   }
 
@@ -200,7 +201,7 @@ export class BlockDevice {
   readInto(offset: number, dst: Uint8Array): Promise<void> {
     return this.run(
       () => checkRange(offset, dst.length, this.size, 'read', MAX_IO_BYTES),
-      () => this.doRead(offset, dst),
+      () => drive(this.doRead(offset, dst)),
     );
   }
 
@@ -210,19 +211,57 @@ export class BlockDevice {
         checkData(data);
         checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
       },
-      () =>
-        this.flagPending
-          ? this.writable(() => this.doWrite(offset, data, opts?.fua === true))
-          : this.doWrite(offset, data, opts?.fua === true),
+      () => drive(this.writable(() => this.doWrite(offset, data, opts?.fua === true))),
     );
   }
 
   flush(): Promise<void> {
-    return this.run(undefined, () => this.writable(() => this.doFlush()));
+    return this.run(undefined, () => drive(this.writable(() => this.doFlush())));
   }
 
   discard(offset: number, length: number): Promise<void> {
     return this.run(
+      () => checkRange(offset, length, this.size, 'discard'),
+      () => drive(this.writable(() => this.doDiscard(offset, length))),
+    );
+  }
+
+  // ------------------------------------------------ the same, for a caller that cannot wait
+
+  /**
+   * readInto(), done before it returns: for a caller that cannot wait for
+   * a promise (wa-sqlite's sync build calling the core on its own thread).
+   * The same steps as the async API, so the same cache, policy and
+   * durability; they need stores that are all synchronous (OPFS, memory)
+   * and a thin disk's map committing each allocation in the call, and no
+   * async request of this device running (EBUSY). Errors are thrown.
+   */
+  readIntoSync(offset: number, dst: Uint8Array): void {
+    this.now(
+      () => checkRange(offset, dst.length, this.size, 'read', MAX_IO_BYTES),
+      () => this.doRead(offset, dst),
+    );
+  }
+
+  /** write(), done before it returns (see readIntoSync): acknowledged as the mode says, durable too with `fua` or a write-through mode. */
+  writeSync(offset: number, data: Uint8Array, opts?: { fua?: boolean }): void {
+    this.now(
+      () => {
+        checkData(data);
+        checkRange(offset, data.length, this.size, 'write', MAX_IO_BYTES);
+      },
+      () => this.writable(() => this.doWrite(offset, data, opts?.fua === true)),
+    );
+  }
+
+  /** flush(), done before it returns (see readIntoSync). */
+  flushSync(): void {
+    this.now(undefined, () => this.writable(() => this.doFlush()));
+  }
+
+  /** discard(), done before it returns (see readIntoSync). */
+  discardSync(offset: number, length: number): void {
+    this.now(
       () => checkRange(offset, length, this.size, 'discard'),
       () => this.writable(() => this.doDiscard(offset, length)),
     );
@@ -259,7 +298,7 @@ export class BlockDevice {
   setCacheMode(mode: CacheMode): Promise<void> {
     return this.run(
       () => checkCacheMode(mode),
-      () => this.writable(() => this.doSetCacheMode(mode)),
+      () => drive(this.writable(() => this.doSetCacheMode(mode))),
     );
   }
 
@@ -276,21 +315,21 @@ export class BlockDevice {
    * dirty ones included (they are changes). Durable once it completes.
    */
   reset(): Promise<void> {
-    return this.run(undefined, () =>
-      this.writable(async () => {
-        const reset = this.data.reset?.bind(this.data);
-        if (!reset) {
-          throw new DiskError(
-            'ENOTSUP',
-            'reset() returns an overlay to its base, and this disk has none: discard(0, size) empties it instead.',
-          );
-        }
-        this.cache.clear();
-        await this.settleOutstanding();
-        await reset();
-        this.syncedSeq = this.writeSeq;
-      }),
-    );
+    return this.run(undefined, () => drive(this.writable(() => this.doReset())));
+  }
+
+  private *doReset(): Steps {
+    const reset = this.data.reset?.bind(this.data);
+    if (!reset) {
+      throw new DiskError(
+        'ENOTSUP',
+        'reset() returns an overlay to its base, and this disk has none: discard(0, size) empties it instead.',
+      );
+    }
+    this.cache.clear();
+    yield* this.settleOutstanding();
+    yield reset();
+    this.syncedSeq = this.writeSeq;
   }
 
   /** Writes everything back, syncs, marks the disk clean and closes the stores. */
@@ -299,9 +338,9 @@ export class BlockDevice {
       // Opened without space for its flag, nothing of this session reached
       // the store: the disk stays as the last session left it.
       if (!this.flagPending) {
-        await this.writeBackAll();
-        await this.syncIfNeeded();
-        await this.settleOutstanding();
+        await drive(this.writeBackAll());
+        await drive(this.syncIfNeeded());
+        await drive(this.settleOutstanding());
         this.meta = { ...this.meta, clean: true, generation: this.meta.generation + 1 };
         await writeMeta(this.metaStore, this.meta);
       }
@@ -331,7 +370,7 @@ export class BlockDevice {
    * wait on a commit that later requests share. Errors come out as
    * DiskError; the queue keeps going after a failure.
    */
-  private run<T>(check: (() => void) | undefined, op: () => Promise<T>): Promise<T> {
+  private run<T>(check: (() => void) | undefined, op: () => MaybePromise<T>): Promise<T> {
     try {
       if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
       check?.();
@@ -340,12 +379,18 @@ export class BlockDevice {
     }
     const seq = this.seq;
     if (seq && this.running++ === 0) Atomics.add(seq, SHARED_CTRL.seq, 1); // odd: the cache may change
+    this.queued++;
     const answer = new Promise<T>((resolve, reject) => {
       this.queue = this.queue.then(async () => {
         this.deferred = undefined;
         try {
-          if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
-          const value = await op();
+          let value: T;
+          try {
+            if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+            value = await op();
+          } finally {
+            this.queued--;
+          }
           const waits = this.takeDeferred();
           if (!waits) resolve(value);
           else
@@ -367,16 +412,53 @@ export class BlockDevice {
     return answer;
   }
 
+  /**
+   * Runs `steps` to the end in the call (the synchronous API): validated
+   * first, then only if no async request is queued (order would be lost),
+   * with a sync it wants done at once rather than grouped.
+   */
+  private now<T>(check: (() => void) | undefined, steps: () => Steps<T>): T {
+    try {
+      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+      check?.();
+      if (this.seq) throw new DiskError('ENOTSUP', 'Synchronous calls need a disk without a shared cache.');
+      if (this.queued > 0 || this.syncCall) {
+        throw new DiskError(
+          'EBUSY',
+          'A synchronous call while other requests of this disk are running: use one kind of call at a time.',
+        );
+      }
+    } catch (err) {
+      throw toDiskError(err);
+    }
+    this.syncCall = true;
+    this.deferred = undefined;
+    try {
+      const value = driveNow(steps());
+      const waits = this.takeDeferred();
+      if (waits) {
+        for (const w of waits) w.catch(() => undefined);
+        throw new DiskError('EIO', 'A synchronous call met a store that completes later: it cannot wait for it here.');
+      }
+      return value;
+    } catch (err) {
+      for (const w of this.takeDeferred() ?? []) w.catch(() => undefined);
+      throw toDiskError(err);
+    } finally {
+      this.syncCall = false;
+    }
+  }
+
   /** The shared cache's memory (sharedCache: true), for the page. */
   get sharedCache(): SharedArrayBuffer | undefined {
     return this.cache.sharedBuffer;
   }
 
   /** Runs `op` once the session's unclean flag is durable (retried here when the quota was full at open). */
-  private async writable<T>(op: () => Promise<T>): Promise<T> {
+  private *writable<T>(op: () => Steps<T>): Steps<T> {
     if (this.flagPending) {
       try {
-        await writeMeta(this.metaStore, this.meta);
+        yield writeMeta(this.metaStore, this.meta);
       } catch (err) {
         const e = toDiskError(err);
         if (e.code !== 'ENOSPC') throw e;
@@ -387,7 +469,7 @@ export class BlockDevice {
       }
       this.flagPending = false;
     }
-    return op();
+    return yield* op();
   }
 
   private takeDeferred(): Promise<unknown>[] | undefined {
@@ -416,26 +498,33 @@ export class BlockDevice {
   }
 
   /** Waits until at most `limit` bytes of store writes are outstanding. */
-  private async settleOutstanding(limit = 0): Promise<void> {
+  private *settleOutstanding(limit = 0): Steps {
     while (this.outstandingBytes > limit && this.outstanding.length > 0) {
-      await this.outstanding[0].done.catch(() => undefined);
+      yield this.outstanding[0].done.catch(() => undefined);
     }
   }
 
   // ---------------------------------------------------------------- internals
 
-  private async doRead(offset: number, dst: Uint8Array): Promise<void> {
+  /** A read into a new buffer. */
+  private *readNew(offset: number, length: number): Steps<Uint8Array> {
+    const dst = new Uint8Array(length);
+    yield* this.doRead(offset, dst);
+    return dst;
+  }
+
+  private *doRead(offset: number, dst: Uint8Array): Steps {
     this.counters.reads++;
     this.counters.bytesRead += dst.length;
     if (dst.length === 0) return;
     if (!this.policy.readCache) {
-      await this.storeRead(offset, dst);
+      yield* this.storeRead(offset, dst);
       return;
     }
     const bs = this.blockSize;
     const last = Math.floor((offset + dst.length - 1) / bs);
     if (dst.length >= this.bypassBytes) {
-      await this.storeRead(offset, dst);
+      yield* this.storeRead(offset, dst);
       const cached = this.cache.cachedIn(Math.floor(offset / bs), last);
       // Only dirty blocks differ from the store: a clean one is what was just read.
       for (const b of cached)
@@ -458,13 +547,13 @@ export class BlockDevice {
       let end = b;
       while (end < last && end - b + 1 < maxRun && !this.cache.has(end + 1)) end++;
       this.counters.cacheMisses += end - b + 1;
-      await this.fillMisses(b, end, offset, dst);
+      yield* this.fillMisses(b, end, offset, dst);
       b = end + 1;
     }
   }
 
   /** Reads blocks [first, last] from the store, caches them and copies the wanted part to dst. */
-  private async fillMisses(first: number, last: number, offset: number, dst: Uint8Array): Promise<void> {
+  private *fillMisses(first: number, last: number, offset: number, dst: Uint8Array): Steps {
     const bs = this.blockSize;
     const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
     for (let start = first; start <= last; start += maxBlocks) {
@@ -472,32 +561,32 @@ export class BlockDevice {
       // Its own buffer: making room below may write back through `staging`.
       if (this.readStaging.length < count * bs) this.readStaging = new Uint8Array(Math.max(count * bs, MAX_RUN_BYTES));
       const buf = this.readStaging.subarray(0, count * bs);
-      await this.storeRead(start * bs, buf);
+      yield* this.storeRead(start * bs, buf);
       for (let i = 0; i < count; i++) {
         const b = start + i;
         const bytes = buf.subarray(i * bs, (i + 1) * bs);
         copyBlockPart(bytes, b * bs, offset, dst);
-        if (this.cache.full) await this.makeRoom();
+        if (this.cache.full) yield* this.makeRoom();
         this.cache.insert(b).set(bytes);
       }
     }
   }
 
-  private async doWrite(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+  private *doWrite(offset: number, data: Uint8Array, fua: boolean): Steps {
     this.counters.writes++;
     this.counters.bytesWritten += data.length;
     if (fua) this.counters.fuaWrites++;
     if (data.length === 0) return;
     const p = this.policy;
     if (p.writeCache) {
-      if (data.length >= this.bypassBytes) await this.writeAround(offset, data);
-      else await this.writeToCache(offset, data);
+      if (data.length >= this.bypassBytes) yield* this.writeAround(offset, data);
+      else yield* this.writeToCache(offset, data);
       if (fua) {
         if (p.syncOnFlush) {
           // Its dirty blocks go down with a sync behind them (a group commit
           // on a synchronous store); whole blocks that went around the cache
           // are covered by that sync too.
-          const synced = await this.writeBackBlocks(this.dirtyIn(offset, data.length), true, true);
+          const synced = yield* this.writeBackBlocks(this.dirtyIn(offset, data.length), true, true);
           if (synced) this.defer(synced);
           else this.deferSync();
         } else {
@@ -507,7 +596,7 @@ export class BlockDevice {
       return;
     }
     const busy = this.throttle();
-    if (busy) await busy;
+    if (busy) yield* busy;
     const done = this.storeWrite(offset, data);
     if (done) this.defer(done.catch((err: unknown) => this.forgetCached(offset, data.length, err)));
     if (p.readCache) this.updateCached(offset, data);
@@ -522,25 +611,25 @@ export class BlockDevice {
    * must complete before they go, so a failure (quota) keeps them;
    * otherwise the answer alone waits for it.
    */
-  private async writeAround(offset: number, data: Uint8Array): Promise<void> {
+  private *writeAround(offset: number, data: Uint8Array): Steps {
     const bs = this.blockSize;
     const end = offset + data.length;
     const first = Math.ceil(offset / bs);
     const stop = Math.floor(end / bs); // whole blocks: [first, stop)
-    if (stop <= first) return this.writeToCache(offset, data);
+    if (stop <= first) return yield* this.writeToCache(offset, data);
     const headEnd = first * bs;
     const tailStart = stop * bs;
     const stale = this.cache.cachedIn(first, stop - 1);
     const busy = this.throttle();
-    if (busy) await busy;
+    if (busy) yield* busy;
     const done = this.storeWrite(headEnd, data.subarray(headEnd - offset, tailStart - offset));
     if (done) {
-      if (stale.some((b) => this.cache.isDirty(b))) await done;
+      if (stale.some((b) => this.cache.isDirty(b))) yield done;
       else this.defer(done);
     }
     for (const b of stale) this.cache.remove(b);
-    if (headEnd > offset) await this.writeToCache(offset, data.subarray(0, headEnd - offset));
-    if (end > tailStart) await this.writeToCache(tailStart, data.subarray(tailStart - offset));
+    if (headEnd > offset) yield* this.writeToCache(offset, data.subarray(0, headEnd - offset));
+    if (end > tailStart) yield* this.writeToCache(tailStart, data.subarray(tailStart - offset));
   }
 
   /**
@@ -557,7 +646,7 @@ export class BlockDevice {
   }
 
   /** Copies data into cache blocks (read-modify-write for partial blocks not cached) and marks them dirty. */
-  private async writeToCache(offset: number, data: Uint8Array): Promise<void> {
+  private *writeToCache(offset: number, data: Uint8Array): Steps {
     const bs = this.blockSize;
     const end = offset + data.length;
     const first = Math.floor(offset / bs);
@@ -566,13 +655,13 @@ export class BlockDevice {
       const blockStart = b * bs;
       let slot = this.cache.get(b);
       if (!slot) {
-        if (this.cache.full) await this.makeRoom();
+        if (this.cache.full) yield* this.makeRoom();
         slot = this.cache.insert(b);
         const whole = offset <= blockStart && end >= blockStart + bs;
         if (!whole) {
           this.counters.cacheMisses++;
           try {
-            await this.storeRead(blockStart, slot);
+            yield* this.storeRead(blockStart, slot);
           } catch (err) {
             // Not read (an overlay's base failing): the slot holds nothing of this block.
             this.cache.remove(b);
@@ -600,20 +689,21 @@ export class BlockDevice {
     }
   }
 
-  private async doFlush(): Promise<void> {
+  private *doFlush(): Steps {
     this.counters.flushes++;
     if (!this.policy.syncOnFlush) {
       this.counters.ignoredFlushes++;
-      await this.writeBackAll();
+      yield* this.writeBackAll();
       return;
     }
     // The write-back and its sync are issued together: a store that groups
     // commits them as one (atomic) transaction.
-    const synced = await this.writeBackBlocks(this.cache.allDirty(), true);
-    await (synced ?? this.syncIfNeeded());
+    const synced = yield* this.writeBackBlocks(this.cache.allDirty(), true);
+    if (synced) yield synced;
+    else yield* this.syncIfNeeded();
   }
 
-  private async doDiscard(offset: number, length: number): Promise<void> {
+  private *doDiscard(offset: number, length: number): Steps {
     this.counters.discards++;
     if (length === 0) return;
     const bs = this.blockSize;
@@ -630,19 +720,21 @@ export class BlockDevice {
       }
     }
     // Then the store, which may give the space back.
-    await this.throttle();
+    const busy = this.throttle();
+    if (busy) yield* busy;
     this.writeSeq++;
-    await discardRange(this.data, offset, length);
+    yield discardRange(this.data, offset, length);
     if (this.policy.syncEachWrite) this.deferSync();
   }
 
-  private async doSetCacheMode(mode: CacheMode): Promise<void> {
+  private *doSetCacheMode(mode: CacheMode): Steps {
     const next = CACHE_POLICY[mode];
     if (!next.writeCache) {
       // A mode without a write cache promises durability per write or per
       // flush from here on: start it from a fully flushed disk.
-      const synced = await this.writeBackBlocks(this.cache.allDirty(), true);
-      await (synced ?? this.syncIfNeeded());
+      const synced = yield* this.writeBackBlocks(this.cache.allDirty(), true);
+      if (synced) yield synced;
+      else yield* this.syncIfNeeded();
     }
     if (!next.readCache) this.cache.clear();
     this.mode = mode;
@@ -652,7 +744,7 @@ export class BlockDevice {
   // ---------------------------------------------------------------- write-back
 
   /** Frees one slot, writing back the oldest dirty blocks when the LRU victim is dirty. */
-  private async makeRoom(): Promise<void> {
+  private *makeRoom(): Steps {
     while (this.cache.full) {
       const victim = this.cache.oldest() as number;
       if (!this.cache.isDirty(victim)) {
@@ -667,12 +759,12 @@ export class BlockDevice {
       const share = this.data.mergeGap ? 1 : 2;
       const batch = this.cache.oldestDirty(Math.max(1, this.cache.capacity >> share));
       if (!batch.includes(victim)) batch.push(victim);
-      await this.writeBack(batch);
+      yield* this.writeBack(batch);
     }
   }
 
-  private async writeBackAll(): Promise<void> {
-    if (this.cache.dirtyCount > 0) await this.writeBack(this.cache.allDirty());
+  private *writeBackAll(): Steps {
+    if (this.cache.dirtyCount > 0) yield* this.writeBack(this.cache.allDirty());
   }
 
   /** Dirty cached blocks of a byte range. */
@@ -683,8 +775,8 @@ export class BlockDevice {
       .filter((b) => this.cache.isDirty(b));
   }
 
-  private async writeBack(blocks: number[]): Promise<void> {
-    await this.writeBackBlocks(blocks, false);
+  private *writeBack(blocks: number[]): Steps {
+    yield* this.writeBackBlocks(blocks, false);
   }
 
   /**
@@ -698,12 +790,12 @@ export class BlockDevice {
    * still completing, if one was issued (with `group`, the running
    * request's answer may wait for a group commit instead).
    */
-  private async writeBackBlocks(blocks: number[], sync: boolean, group = false): Promise<Promise<void> | undefined> {
+  private *writeBackBlocks(blocks: number[], sync: boolean, group = false): Steps<Promise<void> | undefined> {
     if (blocks.length === 0) return undefined;
     blocks.sort((a, b) => a - b);
     const bs = this.blockSize;
     const runs: { dirty: number[]; done: MaybePromise<void> | undefined; error?: unknown }[] = [];
-    for (const [first, last] of await this.spansOf(blocks)) {
+    for (const [first, last] of yield* this.spansOf(blocks)) {
       const run: (typeof runs)[number] = { dirty: [], done: undefined };
       runs.push(run);
       try {
@@ -714,7 +806,7 @@ export class BlockDevice {
         } else {
           // The store is done with `src` when write() returns: one staging buffer serves every run.
           src = this.stagingBuffer((last - first + 1) * bs);
-          await this.fillSpan(first, last, src, run.dirty);
+          yield* this.fillSpan(first, last, src, run.dirty);
         }
         run.done = this.storeWrite(first * bs, src);
       } catch (err) {
@@ -733,7 +825,7 @@ export class BlockDevice {
     for (const run of runs) {
       try {
         if (run.error !== undefined) throw run.error;
-        await run.done;
+        yield run.done;
         for (const b of run.dirty) this.cache.markClean(b);
       } catch (err) {
         failure ??= err;
@@ -753,7 +845,7 @@ export class BlockDevice {
    * (its own bytes, so rewriting them changes nothing: a crash during the
    * write leaves them as they were either way).
    */
-  private async spansOf(blocks: number[]): Promise<[number, number][]> {
+  private *spansOf(blocks: number[]): Steps<[number, number][]> {
     const bs = this.blockSize;
     const maxBlocks = Math.max(1, Math.floor(MAX_RUN_BYTES / bs));
     const gapBlocks = Math.floor((this.data.mergeGap ?? 0) / bs);
@@ -763,7 +855,7 @@ export class BlockDevice {
       const joins =
         span !== undefined &&
         b - span[0] < maxBlocks &&
-        (b === span[1] + 1 || (b - span[1] - 1 <= gapBlocks && (await this.isData(span[1] + 1, b))));
+        (b === span[1] + 1 || (b - span[1] - 1 <= gapBlocks && (yield* this.isData(span[1] + 1, b))));
       if (joins) span[1] = b;
       else spans.push([b, b]);
     }
@@ -771,9 +863,9 @@ export class BlockDevice {
   }
 
   /** Whether the store's block status calls blocks [from, to) all 'data'. */
-  private async isData(from: number, to: number): Promise<boolean> {
+  private *isData(from: number, to: number): Steps<boolean> {
     const bs = this.blockSize;
-    const runs = await statusOf(this.data, from * bs, (to - from) * bs);
+    const runs = yield* wait(statusOf(this.data, from * bs, (to - from) * bs));
     return runs.every((r) => r.state === 'data');
   }
 
@@ -782,7 +874,7 @@ export class BlockDevice {
    * ones from the cache (their dirty ones listed in `dirty`, to be marked
    * clean once written), the rest read from the store.
    */
-  private async fillSpan(first: number, last: number, dst: Uint8Array, dirty: number[]): Promise<void> {
+  private *fillSpan(first: number, last: number, dst: Uint8Array, dirty: number[]): Steps {
     const bs = this.blockSize;
     const readRun = (from: number, to: number) =>
       this.storeRead(from * bs, dst.subarray((from - first) * bs, (to - first) * bs));
@@ -794,21 +886,21 @@ export class BlockDevice {
         this.counters.storeGapBytes += bs;
         continue;
       }
-      if (uncached >= 0) await readRun(uncached, b);
+      if (uncached >= 0) yield* readRun(uncached, b);
       uncached = -1;
       dst.set(slot, (b - first) * bs);
       if (this.cache.isDirty(b)) dirty.push(b);
       else this.counters.storeGapBytes += bs;
     }
-    if (uncached >= 0) await readRun(uncached, last + 1);
+    if (uncached >= 0) yield* readRun(uncached, last + 1);
   }
 
   // -------------------------------------------------------------- store access
 
-  private async storeRead(offset: number, dst: Uint8Array): Promise<void> {
+  private *storeRead(offset: number, dst: Uint8Array): Steps {
     this.counters.storeReads++;
     this.counters.storeBytesRead += dst.length;
-    await this.data.read(offset, dst);
+    yield this.data.read(offset, dst);
   }
 
   /**
@@ -826,7 +918,7 @@ export class BlockDevice {
   }
 
   /** Before issuing store writes the answer will not wait for: keeps their memory bounded. */
-  private throttle(): Promise<void> | undefined {
+  private throttle(): Steps | undefined {
     if (this.outstandingBytes > MAX_OUTSTANDING_BYTES) return this.settleOutstanding(MAX_OUTSTANDING_BYTES / 2);
   }
 
@@ -848,8 +940,8 @@ export class BlockDevice {
     return done.then(settle);
   }
 
-  private async syncIfNeeded(): Promise<void> {
-    if (this.writeSeq > this.syncedSeq) await this.syncStore();
+  private *syncIfNeeded(): Steps {
+    if (this.writeSeq > this.syncedSeq) yield this.syncStore();
   }
 
   /**
@@ -864,10 +956,19 @@ export class BlockDevice {
    * write's sync ends).
    */
   private deferSync(): void {
+    if (this.syncCall) {
+      // A synchronous call: the sync happens in it (its caller cannot wait for a group).
+      if (this.writeSeq > this.syncedSeq) {
+        const synced = this.syncStore();
+        if (synced instanceof Promise) this.defer(synced);
+      }
+      return;
+    }
     if (this.writeSeq === this.syncedSeq && !this.groupSync) return;
     if (!this.groupSync) {
       const group = deferred();
       this.groupSync = group.done;
+      this.queued++;
       this.queue = this.queue.then(async () => {
         this.groupSync = undefined;
         try {
@@ -876,6 +977,8 @@ export class BlockDevice {
           group.resolve();
         } catch (err) {
           group.reject(toDiskError(err));
+        } finally {
+          this.queued--;
         }
       });
     }

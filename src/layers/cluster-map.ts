@@ -112,6 +112,13 @@ export class ClusterMapStore implements BlockStore {
   private readonly commits = new LastSettled();
   private scheduled = false;
   private readonly scratch: Uint8Array;
+  /**
+   * Map changes are committed in the call that made them, not gathered
+   * with the next task: for a disk driven by the core's synchronous calls
+   * (wa-sqlite's sync build), whose caller cannot wait for a task. A commit
+   * per allocating call instead of per burst.
+   */
+  commitAtOnce = false;
 
   /** Use `open()`: it reads or creates the map. */
   constructor(data: BlockStore, map: BlockStore, g: ClusterMapGeometry) {
@@ -298,8 +305,8 @@ export class ClusterMapStore implements BlockStore {
         waits.length = 0;
         waits.push(written.catch((err: unknown) => this.rollBack(fresh, err)));
       }
-      if (commit) waits.push(this.commitSoon());
-    } else if (intoUnmapped) waits.push(this.commitSoon());
+      if (commit) waits.push(this.commitLater());
+    } else if (intoUnmapped) waits.push(this.commitLater());
     return allDone(waits);
   }
 
@@ -324,8 +331,13 @@ export class ClusterMapStore implements BlockStore {
         if (this.isUnmapped(v)) changed = true;
       }
     });
-    if (changed) waits.push(this.commitSoon());
+    if (changed) waits.push(this.commitLater());
     return allDone(waits);
+  }
+
+  /** A commit of the changes made so far: with the next task, or now (commitAtOnce). */
+  private commitLater(): MaybePromise {
+    return this.commitAtOnce ? this.commitInTurn() : this.commitSoon();
   }
 
   /** Data durable, then the map written and durable; freed clusters become reusable. */

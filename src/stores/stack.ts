@@ -14,6 +14,8 @@ export interface StackOptions {
   deviceCacheSize?: number;
   /** The plug: once off, no store call gets through (also mid-flush). */
   power?: PowerSwitch;
+  /** The core is driven by synchronous calls: a thin disk's map commits in the call (ClusterMapStore.commitAtOnce). */
+  synchronous?: boolean;
 }
 
 /** A thin disk's allocation unit: 64 KiB, as qcow2's default. */
@@ -75,6 +77,7 @@ export async function stackStores(
     const create: ClusterMapGeometry | undefined =
       size !== undefined ? { clusterSize: CLUSTER_SIZE, diskSize: size, base: base?.identity } : undefined;
     const thin = await ClusterMapStore.open(data, map, create);
+    thin.commitAtOnce = o.synchronous === true;
     data = thin;
     if (base) data = overlay = new OverlayStore(thin, base);
   } else if (o.base) {

@@ -45,12 +45,39 @@ export class InThreadDisk {
     this.uncleanShutdown = this.device.uncleanShutdown;
   }
 
-  /** Opens (or creates) a disk as openDisk() does, its core on this thread. Options as openDisk's. */
-  static async open(opts: OpenDiskOptions): Promise<InThreadDisk> {
+  /**
+   * Opens (or creates) a disk as openDisk() does, its core on this thread.
+   * Options as openDisk's. `synchronous`: the disk takes the blocking calls
+   * too (readIntoSync…), for a caller that cannot wait for a promise
+   * (wa-sqlite's sync build): its stores must all be synchronous — OPFS (in
+   * a worker) or memory, no overlay — else ENOTSUP.
+   */
+  static async open(opts: OpenDiskOptions, how: { synchronous?: boolean } = {}): Promise<InThreadDisk> {
     const request = checkOptions(opts);
+    const synchronous = how.synchronous === true;
+    if (synchronous && request.base) {
+      throw new DiskError(
+        'ENOTSUP',
+        'A disk taking synchronous calls cannot be an overlay (its base is read with fetch).',
+      );
+    }
+    if (synchronous && request.backend === 'idb') {
+      throw new DiskError(
+        'ENOTSUP',
+        'A disk taking synchronous calls needs OPFS or memory: IndexedDB completes later.',
+      );
+    }
     const power = { off: false };
-    const opened = await openDevice(request, power, false);
-    return new InThreadDisk(opened, power, request.name, request.crashModel);
+    const opened = await openDevice(request, power, false, synchronous);
+    const disk = new InThreadDisk(opened, power, request.name, request.crashModel);
+    if (synchronous && opened.backend === 'idb') {
+      await disk.close();
+      throw new DiskError(
+        'ENOTSUP',
+        `Disk "${request.name}" is on IndexedDB, which completes later: synchronous calls need OPFS (in a worker) or memory.`,
+      );
+    }
+    return disk;
   }
 
   get closed(): boolean {
@@ -80,6 +107,31 @@ export class InThreadDisk {
 
   discard(offset: number, length: number): Promise<void> {
     return this.guard() ?? this.device.discard(offset, length);
+  }
+
+  // ------------------------------------------------ blocking calls (opened with `synchronous`)
+
+  /** readInto(), done before it returns: BlockDevice.readIntoSync. Throws its error. */
+  readIntoSync(offset: number, into: Uint8Array): Uint8Array {
+    this.guardSync();
+    this.device.readIntoSync(offset, into);
+    return into;
+  }
+
+  /** write(), done before it returns (`data` is taken in the call). */
+  writeSync(offset: number, data: Uint8Array, opts?: WriteOptions): void {
+    this.guardSync();
+    this.device.writeSync(offset, data, { fua: opts?.fua === true });
+  }
+
+  flushSync(): void {
+    this.guardSync();
+    this.device.flushSync();
+  }
+
+  discardSync(offset: number, length: number): void {
+    this.guardSync();
+    this.device.discardSync(offset, length);
   }
 
   /** As Disk.setCacheMode: from the next request on, the disk behaves as `mode` says. */
@@ -136,7 +188,15 @@ export class InThreadDisk {
 
   private guard(): Promise<never> | undefined {
     if (!this.closedBy) return undefined;
+    return Promise.reject(this.closedError());
+  }
+
+  private guardSync(): void {
+    if (this.closedBy) throw this.closedError();
+  }
+
+  private closedError(): DiskError {
     const why = this.closedBy === 'close' ? 'is closed' : 'lost power';
-    return Promise.reject(new DiskError('ECLOSED', `Disk "${this.name}" ${why}: open it again.`));
+    return new DiskError('ECLOSED', `Disk "${this.name}" ${why}: open it again.`);
   }
 }

@@ -33,9 +33,15 @@ export interface OpenedDevice {
 /**
  * Opens the disk `o` describes. `power`: the plug — once off, no store call
  * gets through. `sharedCache`: the block cache lives in shared memory (a
- * page reads cache hits itself).
+ * page reads cache hits itself). `synchronous`: the device will be driven
+ * by its synchronous calls (BlockDevice.readIntoSync…).
  */
-export async function openDevice(o: OpenRequest, power: PowerSwitch, sharedCache: boolean): Promise<OpenedDevice> {
+export async function openDevice(
+  o: OpenRequest,
+  power: PowerSwitch,
+  sharedCache: boolean,
+  synchronous = false,
+): Promise<OpenedDevice> {
   // The lock first: which backend holds the disk is only stable while we hold it.
   let release: ReleaseLock | undefined;
   if (o.backend !== 'memory') release = await acquireDiskLock(o.name, o.lockTimeoutMs);
@@ -64,6 +70,7 @@ export async function openDevice(o: OpenRequest, power: PowerSwitch, sharedCache
         power,
         size: o.size,
         base: o.base,
+        synchronous,
       });
       const device = await BlockDevice.open({
         data: stacked.data,

@@ -10,14 +10,18 @@
  * starts opening the disks of the database, its journal and its WAL,
  * hands the promise to the module (`retryOps`) and answers SQLITE_BUSY;
  * wa-sqlite's API waits for it and calls again, and then the files are
- * there. The disks live in their own workers, which this one owns.
+ * there. The disks live in their own workers, which this one owns — or,
+ * with `diskWorker: false`, on this thread: the block core is then called
+ * synchronously (BlockDevice.readIntoSync…), with no thread hand-off and
+ * no promise per call (OPFS or memory disks).
  */
 
 import { Disk } from '../../client/disk';
+import type { OpenDiskOptions } from '../../client/open-disk';
 import { checkCanBlock, SyncDisk } from '../../client/sync-disk';
 import { checkIsolation } from '../../client/sync-ports';
 import { DiskError } from '../../core/errors';
-import type { InThreadDisk } from '../../worker/in-thread-disk';
+import { InThreadDisk } from '../../worker/in-thread-disk';
 import {
   SQLITE_BUSY,
   SQLITE_CANTOPEN,
@@ -63,18 +67,15 @@ export class WebdiskSyncVFS extends WebdiskVFSBase<void> {
    * page, use WebdiskVFS with the async build. Options as WebdiskVFS's.
    */
   static async create(name: string, module: SQLiteModule, options: WebdiskVFSOptions = {}): Promise<WebdiskSyncVFS> {
-    checkIsolation();
-    checkCanBlock(undefined, 'WebdiskSyncVFS', 'use it in a worker, or WebdiskVFS (async build) on the page');
+    // In-thread disks never block: no Atomics.wait, no shared memory.
+    if (options.diskWorker !== false) {
+      checkIsolation();
+      checkCanBlock(undefined, 'WebdiskSyncVFS', 'use it in a worker, or WebdiskVFS (async build) on the page');
+    }
     if (!isRetrying(module)) {
       throw new DiskError(
         'EINVAL',
         'WebdiskSyncVFS.create: pass the module after SQLite.Factory(module) (opening a file waits through its retryOps).',
-      );
-    }
-    if (options.diskWorker === false) {
-      throw new DiskError(
-        'ENOTSUP',
-        'WebdiskSyncVFS needs disk workers (diskWorker: false runs the disk on this thread, which SQLite blocks): use WebdiskVFS with the JSPI or async build for that.',
       );
     }
     return new WebdiskSyncVFS(name, module, options, await prepareCreate(name));
@@ -90,8 +91,21 @@ export class WebdiskSyncVFS extends WebdiskVFSBase<void> {
   }
 
   protected async fileIo(disk: Disk | InThreadDisk): Promise<FileIo<void>> {
-    if (!(disk instanceof Disk)) throw new DiskError('ENOTSUP', 'WebdiskSyncVFS needs disk workers.');
-    return new SyncFileIo(disk, new SyncDisk(await disk.openSync({ bufferSize: SYNC_BUFFER_BYTES })));
+    if (disk instanceof Disk) {
+      return new SyncFileIo(disk, new SyncDisk(await disk.openSync({ bufferSize: SYNC_BUFFER_BYTES })));
+    }
+    return new SyncFileIo(disk, {
+      readInto: (offset, dst) => disk.readIntoSync(offset, dst),
+      write: (offset, data, opts) => disk.writeSync(offset, data, { fua: opts?.fua === true }),
+      flush: () => disk.flushSync(),
+      discard: (offset, length) => disk.discardSync(offset, length),
+      // Each call was done before it returned: nothing to wait for.
+      settle: () => undefined,
+    });
+  }
+
+  protected override openInThread(opts: OpenDiskOptions): Promise<InThreadDisk> {
+    return InThreadDisk.open(opts, { synchronous: true });
   }
 
   protected idle(): void {}

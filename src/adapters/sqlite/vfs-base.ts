@@ -9,7 +9,7 @@
 
 import type { Disk } from '../../client/disk';
 import { listDisks } from '../../client/manage';
-import { openDisk } from '../../client/open-disk';
+import { type OpenDiskOptions, openDisk } from '../../client/open-disk';
 import { DiskError } from '../../core/errors';
 import type { BackendChoice, CacheMode, CrashModel } from '../../core/types';
 import { InThreadDisk } from '../../worker/in-thread-disk';
@@ -51,9 +51,10 @@ export interface WebdiskVFSOptions {
   lockTimeoutMs?: number;
   /**
    * false: each disk's block core runs on the VFS's own thread instead of a
-   * disk worker of its own (WebdiskVFS in a worker; not WebdiskSyncVFS) —
-   * no thread hand-off per request, the fastest commits (README, SQLite).
-   * Default true.
+   * disk worker of its own (in a worker: OPFS sync access handles are
+   * worker-only) — no thread hand-off per request, the fastest commits
+   * (README, SQLite). With WebdiskSyncVFS the core is called synchronously
+   * (OPFS or memory disks only). Default true.
    */
   diskWorker?: boolean;
 }
@@ -115,6 +116,11 @@ export abstract class WebdiskVFSBase<W extends Wait> extends FacadeVFS {
 
   /** A wait that is already over. */
   protected abstract idle(): W;
+
+  /** Opens a disk whose core runs on this thread (diskWorker: false). */
+  protected openInThread(opts: OpenDiskOptions): Promise<InThreadDisk> {
+    return InThreadDisk.open(opts);
+  }
 
   /** Pulls the plug on every disk the VFS holds (webdisk's powerLoss()); the next create() reopens them. */
   powerLoss(): void {
@@ -302,7 +308,7 @@ export abstract class WebdiskVFSBase<W extends Wait> extends FacadeVFS {
     if (!file) {
       const exists = this.stored.has(name);
       if (!exists && !create) throw new DiskError('EINVAL', `No file ${path}.`);
-      const open = this.options.diskWorker === false ? InThreadDisk.open : openDisk;
+      const open = this.options.diskWorker === false ? (o: OpenDiskOptions) => this.openInThread(o) : openDisk;
       file = open({
         name,
         size: exists ? undefined : this.options.maxFileSize + HEADER_BYTES,
