@@ -8,7 +8,7 @@ export type Journal = 'delete' | 'wal';
  * on the sync build (in a worker), or 'here': WebdiskVFS on the JSPI build in
  * a worker with diskWorker: false.
  */
-export type SqliteVariant = 'async' | 'sync' | 'jspi' | 'here';
+export type SqliteVariant = 'async' | 'sync' | 'jspi' | 'here' | 'sync-here';
 
 export interface SqliteSmoke {
   vfsName: string;

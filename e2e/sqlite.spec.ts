@@ -1,17 +1,19 @@
 // SQLite on webdisk (webdisk/sqlite) in real Chromium over real OPFS, in
 // the variants of dist/sqlite.js: WebdiskVFS with wa-sqlite's async build
 // on a plain page (e2e/pages/sqlite.html), WebdiskSyncVFS with the sync
-// build in a worker of it, and WebdiskVFS with the JSPI build in a worker
-// with diskWorker: false (each disk's core on that worker's thread; its
-// power loss is the switch, not a terminated worker). Per variant, a smoke test per journal mode, then
+// build in a worker of it, and WebdiskVFS with the JSPI build and
+// WebdiskSyncVFS with the sync build in a worker with diskWorker: false
+// (each disk's core on that worker's thread, called synchronously by the
+// sync build; their power loss is the switch, not a terminated worker).
+// Per variant, a smoke test per journal mode, then
 // the crash suite: randomized insert/update/delete transactions with a checksum row,
 // the plug pulled on every disk of the VFS at a random moment (both crash
 // models), reopened: integrity_check must be ok and every transaction whose
 // COMMIT returned present, in every cache mode but unsafe, whose losses are
 // counted and printed. Runs in chromium-opfs only (playwright.config.ts).
 //
-// SQLITE_CRASHES crashes per cache mode and variant (default 10: 30 per mode
-// over the three variants, spread evenly over journal modes DELETE and WAL
+// SQLITE_CRASHES crashes per cache mode and variant (default 8: 32 per mode
+// over the four variants, spread evenly over journal modes DELETE and WAL
 // and both crash models; npm run soak runs 100); CRASH_SEED fixes the seeds.
 import { writeFileSync } from 'node:fs';
 import { baseSeed, type CrashBrowser, launchCrashBrowser, MODELS, MODES, type Mode, seedOf } from './crash-rounds';
@@ -21,10 +23,10 @@ import type { SqliteRound, SqliteRoundResult, SqliteVariant } from './sqlite-typ
 const PAGE = '/e2e/pages/sqlite.html';
 const JOURNALS = ['delete', 'wal'] as const;
 /** The crash suite's variants; the JSPI build (WebdiskVFS as with the async build) gets the smoke tests. */
-const VARIANTS: readonly SqliteVariant[] = ['async', 'sync', 'here'];
+const VARIANTS: readonly SqliteVariant[] = ['async', 'sync', 'here', 'sync-here'];
 /** Disk names are prefixed with the VFS's: each variant's own. */
-const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-', jspi: 'j-', here: 'h-' };
-const CRASHES_PER_MODE = Number(process.env.SQLITE_CRASHES ?? 10);
+const PREFIX: Record<SqliteVariant, string> = { async: '', sync: 's-', jspi: 'j-', here: 'h-', 'sync-here': 'sh-' };
+const CRASHES_PER_MODE = Number(process.env.SQLITE_CRASHES ?? 8);
 const BASE = baseSeed();
 let browser: CrashBrowser;
 
@@ -64,7 +66,7 @@ test("WebdiskSyncVFS on the page's main thread: ENOTSUP, saying to use a worker"
 
 /** The rounds of one cache mode: journal modes and crash models in turn, random seeds and crash moments. */
 function rounds(variant: SqliteVariant, mode: Mode, tag: number, n: number): SqliteRound[] {
-  const base = seedOf(BASE, { async: 500, sync: 600, jspi: 650, here: 700 }[variant] + tag);
+  const base = seedOf(BASE, { async: 500, sync: 600, jspi: 650, here: 700, 'sync-here': 750 }[variant] + tag);
   return Array.from({ length: n }, (_, i): SqliteRound => {
     const seed = seedOf(base, i);
     return {
@@ -148,6 +150,7 @@ const VFS_NAME: Record<SqliteVariant, string> = {
   sync: 'WebdiskSyncVFS (sync build)',
   jspi: 'WebdiskVFS (JSPI build)',
   here: 'WebdiskVFS (JSPI build, diskWorker: false)',
+  'sync-here': 'WebdiskSyncVFS (sync build, diskWorker: false)',
 };
 
 for (const variant of VARIANTS)

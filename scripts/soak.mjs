@@ -2,7 +2,7 @@
 // (e2e/soak.spec.ts) and the SQLite crash suite (e2e/sqlite.spec.ts) in
 // headless Chromium over OPFS (the chromium-opfs project). N defaults to
 // $SOAK_CRASHES or 1000; M, SQLite crashes per cache mode, to
-// $SOAK_SQLITE_CRASHES or 100 (CI runs 10 per variant, 30 per mode). CRASH_SEED fixes the seeds.
+// $SOAK_SQLITE_CRASHES or 100 (CI runs 8 per variant, 32 per mode). CRASH_SEED fixes the seeds.
 // Prints the tables and writes them to bench/soak-results.md and
 // bench/sqlite-soak-results.md.
 import { spawnSync } from 'node:child_process';

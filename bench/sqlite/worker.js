@@ -3,7 +3,8 @@
 // worker: `webdisk <mode>` (WebdiskVFS, async build), `webdisk-jspi <mode>`
 // (WebdiskVFS, JSPI build), `webdisk-sync <mode>` (WebdiskSyncVFS over
 // SyncDisk, sync build), `webdisk-here <mode>` (WebdiskVFS, JSPI build,
-// diskWorker: false) — the same workload as the page.
+// diskWorker: false), `webdisk-synchere <mode>` (WebdiskSyncVFS, sync build,
+// diskWorker: false: the core called synchronously) — the same workload as the page.
 
 import { WebdiskSyncVFS, WebdiskVFS } from '/dist/sqlite.js';
 import { deleteDisk, listDisks } from '/dist/webdisk.js';
@@ -33,14 +34,22 @@ const KINDS = {
     build: SQLiteFactory,
     vfs: (name, module, cache) => WebdiskSyncVFS.create(name, module, { cache }),
   },
+  // WebdiskSyncVFS with each disk's core on this worker's thread, called synchronously (sync build).
+  'webdisk-synchere': {
+    build: SQLiteFactory,
+    vfs: (name, module, cache) => WebdiskSyncVFS.create(name, module, { cache, diskWorker: false }),
+  },
 };
+
+/** A letter per webdisk kind, for VFS names (24 characters at most). */
+const SHORT = { webdisk: '', 'webdisk-jspi': 'j', 'webdisk-here': 'h', 'webdisk-sync': 's', 'webdisk-synchere': 't' };
 
 addEventListener('message', async ({ data: { vfs, journal, opts } }) => {
   try {
     const [kind, cache] = vfs.split(' ');
     const module = await KINDS[kind].build();
     const sqlite3 = SQLite.Factory(module);
-    const name = cache ? `w${kind.slice(7, 8)}-${cache}-${journal}` : `${vfs}-${journal}`;
+    const name = cache ? `w${SHORT[kind]}-${cache}-${journal}` : `${vfs}-${journal}`;
     const instance = await KINDS[kind].vfs(name, module, cache);
     sqlite3.vfs_register(instance, false);
     const txPerSecond = await commitsPerSecond(sqlite3, name, `bench-${journal}.db`, journal, opts);
