@@ -4,8 +4,9 @@
 // WebdiskSyncVFS in a worker on the sync build) beside wa-sqlite's
 // OPFSCoopSyncVFS and AccessHandlePoolVFS, in one run of
 // headless Chromium with a persistent profile (real OPFS on disk), journal
-// modes DELETE and WAL. Short by design (SQLITE_BENCH_TX transactions or
-// SQLITE_BENCH_MS per row, default 300 / 3000 ms), every row once per repeat
+// modes DELETE and WAL. Each row: 200 commits unmeasured (workload.js), then
+// SQLITE_BENCH_TX transactions or SQLITE_BENCH_MS, whichever ends first
+// (default 2000 / 3000 ms), every row once per repeat
 // (SQLITE_BENCH_REPEATS, default 3). Prints a Markdown table of medians.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium.mjs';
 
 const port = Number(process.env.SQLITE_BENCH_PORT ?? 5197);
 const opts = {
-  transactions: Number(process.env.SQLITE_BENCH_TX ?? 300),
+  transactions: Number(process.env.SQLITE_BENCH_TX ?? 2000),
   maxMs: Number(process.env.SQLITE_BENCH_MS ?? 3000),
 };
 const repeats = Number(process.env.SQLITE_BENCH_REPEATS ?? 3);

@@ -52,7 +52,7 @@ export interface WebdiskVFSOptions {
   /**
    * false: each disk's block core runs on the VFS's own thread instead of a
    * disk worker of its own (in a worker: OPFS sync access handles are
-   * worker-only) — no thread hand-off per request, the fastest commits
+   * worker-only) — no thread hand-off per request
    * (README, SQLite). With WebdiskSyncVFS the core is called synchronously
    * (OPFS or memory disks only). Default true.
    */
