@@ -17,6 +17,40 @@ let diskCount = 0;
 const uniqueName = (tag: string) => `itd-${tag}-${diskCount++}`;
 
 describe('InThreadDisk', () => {
+  it('opened synchronous: blocking calls work and see the async ones; after powerLoss() they throw ECLOSED', async () => {
+    const disk = await InThreadDisk.open(
+      { name: uniqueName('sync'), size: SIZE, backend: 'memory' },
+      { synchronous: true },
+    );
+    const a = pattern(5000, 7);
+    disk.writeSync(1000, a, { fua: true });
+    disk.flushSync();
+    sameBytes(await disk.read(1000, 5000), a, 'an async read after writeSync');
+    await disk.write(9000, pattern(100, 8));
+    sameBytes(disk.readIntoSync(9000, new Uint8Array(100)), pattern(100, 8), 'readIntoSync after write()');
+    disk.discardSync(1000, 5000);
+    sameBytes(disk.readIntoSync(1000, new Uint8Array(5000)), new Uint8Array(5000), 'zeros after discardSync');
+    disk.powerLoss();
+    let thrown: unknown;
+    try {
+      disk.flushSync();
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'ECLOSED', message: expect.stringMatching(/lost power/) });
+    await disk.whenUnplugged();
+  });
+
+  it('opened synchronous on IndexedDB (completes later): ENOTSUP, and the disk is closed again', async () => {
+    const name = uniqueName('sync-idb');
+    await expect(InThreadDisk.open({ name, size: SIZE, backend: 'idb' }, { synchronous: true })).rejects.toMatchObject({
+      code: 'ENOTSUP',
+    });
+    // Nothing holds it: a plain open works at once.
+    const again = await InThreadDisk.open({ name, size: SIZE, backend: 'idb', lockTimeoutMs: 0 });
+    await again.close();
+  });
+
   it('write() copies the bytes before it returns: the caller may reuse its buffer at once (as SQLite does)', async () => {
     const disk = await InThreadDisk.open({ name: uniqueName('copy'), size: SIZE, backend: 'memory' });
     const buf = pattern(8192, 1);
