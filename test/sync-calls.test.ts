@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import { drive, driveNow, type Steps, wait } from '../src/core/steps';
+import { ForwardingStore, type MaybePromise } from '../src/core/store';
 import { newBackingOf, openOn, pattern, sameBytes } from './helpers';
 
 // The core's synchronous calls (BlockDevice.readIntoSync…): the same steps
@@ -96,3 +98,38 @@ describe('synchronous calls of a device', () => {
     await d.close();
   });
 });
+
+describe('a synchronous write on a disk opened without room for its unclean flag', () => {
+  it('retries the flag in the call: ENOSPC while the quota is full, then the write goes through', async () => {
+    const b = newBackingOf('memory');
+    const first = await openOn(b, { size: 1 << 20 }, { synchronous: true });
+    first.writeSync(0, pattern(512, 1));
+    await first.close();
+    const stores = await b.open();
+    const meta = new QuotaMeta(stores.meta);
+    meta.full = true;
+    const d = await BlockDevice.open({ data: stores.data, meta });
+    expect(codeOf(() => d.writeSync(0, pattern(512, 2)))).toBe('ENOSPC');
+    sameBytes(readSync(d, 0, 512), pattern(512, 1), 'the refused write changed nothing');
+    meta.full = false;
+    d.writeSync(0, pattern(512, 2));
+    d.flushSync();
+    sameBytes(readSync(d, 0, 512), pattern(512, 2));
+    await d.close();
+  });
+});
+
+function readSync(d: BlockDevice, offset: number, length: number): Uint8Array {
+  const got = new Uint8Array(length);
+  d.readIntoSync(offset, got);
+  return got;
+}
+
+/** A metadata store whose writes fail with ENOSPC while `full`. */
+class QuotaMeta extends ForwardingStore {
+  full = false;
+  override write(offset: number, src: Uint8Array): MaybePromise {
+    if (this.full) throw new DiskError('ENOSPC', 'full (test)');
+    return super.write(offset, src);
+  }
+}

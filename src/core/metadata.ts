@@ -1,6 +1,6 @@
 import { crc32 } from './crc32';
 import { DiskError } from './errors';
-import type { BlockStore } from './store';
+import type { BlockStore, MaybePromise } from './store';
 
 /**
  * Disk metadata. Kept in its own small store as two 512-byte slots, each
@@ -93,8 +93,12 @@ export function newestMeta(bytes: Uint8Array): DiskMeta | undefined {
   return a.generation >= b.generation ? a : b;
 }
 
-/** Writes `meta` crash-safely into the slot its generation selects, then syncs. */
-export async function writeMeta(store: BlockStore, meta: DiskMeta): Promise<void> {
-  await store.write((meta.generation % 2) * SLOT, encodeMeta(meta));
-  await store.sync();
+/**
+ * Writes `meta` crash-safely into the slot its generation selects, then
+ * syncs: done in the call over a synchronous store (the core's synchronous
+ * calls may need it).
+ */
+export function writeMeta(store: BlockStore, meta: DiskMeta): MaybePromise {
+  const written = store.write((meta.generation % 2) * SLOT, encodeMeta(meta));
+  return written instanceof Promise ? written.then(() => store.sync()) : store.sync();
 }
