@@ -372,10 +372,9 @@ export class BlockDevice {
    */
   private run<T>(check: (() => void) | undefined, op: () => MaybePromise<T>): Promise<T> {
     try {
-      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
-      check?.();
+      this.validate(check);
     } catch (err) {
-      return Promise.reject(toDiskError(err));
+      return Promise.reject(err);
     }
     const seq = this.seq;
     if (seq && this.running++ === 0) Atomics.add(seq, SHARED_CTRL.seq, 1); // odd: the cache may change
@@ -418,8 +417,7 @@ export class BlockDevice {
    * with a sync it wants done at once rather than grouped.
    */
   private now<T>(check: (() => void) | undefined, steps: () => Steps<T>): T {
-    try {
-      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+    this.validate(() => {
       check?.();
       if (this.seq) throw new DiskError('ENOTSUP', 'Synchronous calls need a disk without a shared cache.');
       if (this.queued > 0 || this.syncCall) {
@@ -428,24 +426,31 @@ export class BlockDevice {
           'A synchronous call while other requests of this disk are running: use one kind of call at a time.',
         );
       }
-    } catch (err) {
-      throw toDiskError(err);
-    }
+    });
     this.syncCall = true;
     this.deferred = undefined;
     try {
       const value = driveNow(steps());
-      const waits = this.takeDeferred();
-      if (waits) {
-        for (const w of waits) w.catch(() => undefined);
+      if (this.deferred) {
         throw new DiskError('EIO', 'A synchronous call met a store that completes later: it cannot wait for it here.');
       }
       return value;
     } catch (err) {
-      for (const w of this.takeDeferred() ?? []) w.catch(() => undefined);
       throw toDiskError(err);
     } finally {
+      // Nobody waits for what was deferred here: its failures must not go unhandled.
+      for (const w of this.takeDeferred() ?? []) w.catch(() => undefined);
       this.syncCall = false;
+    }
+  }
+
+  /** A request's checks, before it is queued or run: closed, then `check`; throws a DiskError. */
+  private validate(check: (() => void) | undefined): void {
+    try {
+      if (this.closed) throw new DiskError('ECLOSED', 'The disk is closed: open it again.');
+      check?.();
+    } catch (err) {
+      throw toDiskError(err);
     }
   }
 
