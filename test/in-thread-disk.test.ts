@@ -4,6 +4,7 @@
 // switch (stores stopped, files closed, lock given up) and a reopen after it.
 import 'fake-indexeddb/auto';
 import { describe, expect, it, vi } from 'vitest';
+import { listDisks } from '../src/client/manage';
 import { BlockDevice } from '../src/core/block-device';
 import { DiskError } from '../src/core/errors';
 import { CACHE_MODES, type CrashModel } from '../src/core/types';
@@ -49,6 +50,12 @@ describe('InThreadDisk', () => {
     // Nothing holds it: a plain open works at once.
     const again = await InThreadDisk.open({ name, size: SIZE, backend: 'idb', lockTimeoutMs: 0 });
     await again.close();
+    // 'auto' where OPFS is missing (here, as on a page's main thread) would make an IndexedDB disk: refused first.
+    const other = uniqueName('sync-auto');
+    await expect(InThreadDisk.open({ name: other, size: SIZE }, { synchronous: true })).rejects.toMatchObject({
+      code: 'ENOTSUP',
+    });
+    expect((await listDisks()).map((d) => d.name)).not.toContain(other);
   });
 
   it('write() copies the bytes before it returns: the caller may reuse its buffer at once (as SQLite does)', async () => {

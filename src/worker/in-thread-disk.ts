@@ -19,6 +19,7 @@ import { checkOptions, type OpenDiskOptions } from '../client/open-disk';
 import type { BlockDevice } from '../core/block-device';
 import { DiskError } from '../core/errors';
 import type { CacheMode, CrashModel } from '../core/types';
+import { opfsDisks } from '../stores/opfs-disks';
 import { type OpenedDevice, openDevice } from './open-device';
 
 export class InThreadDisk {
@@ -61,15 +62,18 @@ export class InThreadDisk {
         'A disk taking synchronous calls cannot be an overlay (its base is read with fetch).',
       );
     }
-    if (synchronous && request.backend === 'idb') {
+    // Refused before opening, so no IndexedDB disk is made only to be closed
+    // again ('auto' where OPFS is missing, as on a page's main thread).
+    if (synchronous && (request.backend === 'idb' || (request.backend === 'auto' && !opfsDisks.canOpen()))) {
       throw new DiskError(
         'ENOTSUP',
-        'A disk taking synchronous calls needs OPFS or memory: IndexedDB completes later.',
+        'A disk taking synchronous calls needs OPFS (in a worker) or memory: IndexedDB completes later.',
       );
     }
     const power = { off: false };
     const opened = await openDevice(request, power, false, synchronous);
     const disk = new InThreadDisk(opened, power, request.name, request.crashModel);
+    // An existing disk that 'auto' found on IndexedDB.
     if (synchronous && opened.backend === 'idb') {
       await disk.close();
       throw new DiskError(
