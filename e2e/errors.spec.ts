@@ -325,6 +325,62 @@ test('ECLOSED after powerLoss(): pending and later calls reject, nothing hangs; 
   expect(r.afterCleanClose).toBe(false);
 });
 
+test('a raw export stopped midway by a write, an abort or powerLoss() errors at once (close() may let it end), never hangs; the disk keeps its data', async ({
+  harness,
+}) => {
+  const r = await harness.evaluate(async () => {
+    const { t, webdisk } = window;
+    const name = 'err-export';
+    const MiB = 1 << 20;
+    await webdisk.deleteDisk(name);
+    let disk = await webdisk.openDisk({ name, size: 32 * MiB });
+    const data = t.pattern(32 * MiB, 5);
+    await disk.write(0, data);
+    // Reads the first MiB, does `midway`, then reads on: 'ended', or the error.
+    const exportAcross = (midway: () => unknown, signal?: AbortSignal) =>
+      t.attempt(async () => {
+        const reader = disk.export({ format: 'raw', signal }).getReader();
+        let got = (await reader.read()).value?.length ?? 0;
+        midway();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return got === 32 * MiB ? 'ended' : `ended after ${got} bytes`;
+          got += value.length;
+        }
+      });
+    const ac = new AbortController();
+    const out: Record<string, unknown> = {
+      write: await exportAcross(() => void disk.write(5 * MiB, new Uint8Array(512))),
+      abort: await exportAcross(() => ac.abort(new DOMException('stopped', 'AbortError')), ac.signal),
+      quiet: await exportAcross(() => undefined),
+    };
+    let closing: Promise<void> | undefined;
+    out.close = await exportAcross(() => {
+      closing = disk.close();
+    });
+    out.closed = await t.attempt(() => closing);
+    disk = await webdisk.openDisk({ name });
+    out.powerLoss = await exportAcross(() => disk.powerLoss());
+    // Without shared memory the worker ends between tasks: its lock may take a moment to go.
+    disk = await webdisk.openDisk({ name, lockTimeoutMs: 20_000 });
+    data.fill(0, 5 * MiB, 5 * MiB + 512);
+    const whole = new Uint8Array(await new Response(disk.export({ format: 'raw' })).arrayBuffer());
+    await disk.close();
+    await webdisk.deleteDisk(name);
+    return { out, kept: t.diff(whole, data) };
+  });
+  const { write, abort, quiet, close, powerLoss } = r.out as Record<string, Outcome>;
+  expectDiskError(write, 'EBUSY', 'a write while exporting');
+  expect(abort).toMatchObject({ ok: false, name: 'AbortError' });
+  expect(quiet).toEqual({ ok: true, value: 'ended' });
+  // close() queues behind the reads the export has started: it may end first (whole), or error.
+  if (!close.ok) expectDiskError(close, 'ECLOSED', 'close() while exporting');
+  else expect(close.value).toBe('ended');
+  expect(r.out.closed).toEqual({ ok: true });
+  expectDiskError(powerLoss, 'ECLOSED', 'powerLoss() while exporting');
+  expect(r.kept).toBe('');
+});
+
 test('EBUSY: a disk open in this page or another tab cannot be opened or deleted; free again once closed', async ({
   harness,
   expectedBackend,

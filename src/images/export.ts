@@ -2,6 +2,7 @@ import type { HeldRead } from '../client/transport';
 import { DiskError } from '../core/errors';
 import type { Extent } from '../core/store';
 import { planQcow2, writeQcow2 } from './qcow2-write';
+import { STATUS_WINDOW, StatusCursor } from './status-cursor';
 import { isZero } from './zeros';
 
 export interface ExportProgress {
@@ -34,8 +35,14 @@ export interface ExportableDisk {
   read(offset: number, length: number): Promise<Uint8Array>;
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
-  /** A read held where the transport put it until released (the raw export's read-ahead). */
+  /** A read held where the transport put it until released (the raw export's read-ahead without shared memory). */
   readHeld(offset: number, length: number): HeldRead;
+  /**
+   * The range read out by the worker on its own into shared memory, failing
+   * with EBUSY if the disk is written meanwhile (absent or undefined: no
+   * shared memory; the export reads ahead with readHeld instead).
+   */
+  readStream?(offset: number, length: number): ImageBytes | undefined;
   flush(): Promise<void>;
   /** The worker's counters: its writes and discards count those of every client (SyncDisk ports too). */
   stats(): Promise<{ writes: number; discards: number }>;
@@ -133,14 +140,22 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
   );
 }
 
+/** The bytes of an image in order, copied into the reader's buffers. */
+export interface ImageBytes {
+  /** Copies the next bytes into `into`; resolves with how many (0: the end). */
+  next(into: Uint8Array): Promise<number>;
+  /** Nothing more will be read: frees what is held. */
+  cancel(): void;
+}
+
 /**
- * A raw export as a byte stream. AHEAD pieces are read ahead and held
- * where the transport put them (shared memory), then copied once, straight
- * into the reader's buffer: a reader that brings its own (BYOB) gets no
- * fresh memory per piece, which is slow to touch here, and the worker
- * reads the next pieces while this one is copied. Other readers get
- * pieces of PIECE bytes. Runs the disk's block status says read as zeros
- * are zero-filled, not read.
+ * A raw export as a byte stream, each byte copied once, straight into the
+ * reader's buffer: a reader that brings its own (BYOB) gets no fresh
+ * memory per piece, which is slow to touch here. Other readers get pieces
+ * of PIECE bytes. Where memory is shared the worker reads the disk out on
+ * its own, ahead of the reader (client/read-stream.ts); elsewhere AHEAD
+ * reads are kept in flight. Runs the disk's block status says read as
+ * zeros are zero-filled, not read.
  */
 function rawStream(
   disk: ExportableDisk,
@@ -149,44 +164,82 @@ function rawStream(
   progressed: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
-  let flushed = false;
-  const pieces = new RawPieces(disk);
-  const fail = (controller: ReadableByteStreamController, err: unknown) => {
-    pieces.release();
+  let bytes: ImageBytes | undefined;
+  /** Without a read stream the worker does not watch for writes itself: its counters are asked. */
+  let watch = false;
+  /** Fills `into` with the image's next bytes: how many (0: the end). */
+  const fill = async (into: Uint8Array): Promise<number> => {
+    if (!bytes) {
+      await disk.flush();
+      check();
+      bytes = disk.readStream?.(0, disk.size);
+      if (!bytes) {
+        watch = true;
+        await worker.check();
+        bytes = new RawPieces(disk);
+      }
+    }
+    const n = await bytes.next(into);
+    check();
+    if (n === 0 && watch) await worker.check();
+    if (n > 0 && watch) await worker.streamed(n);
+    if (n > 0) progressed(n);
+    return n;
+  };
+  const fail = (controller: { error(e: unknown): void }, err: unknown) => {
+    bytes?.cancel();
     controller.error(signal?.aborted ? signal.reason : err);
   };
+  const cancel = () => bytes?.cancel();
+  if (!byteStreams()) {
+    // WebKitGTK has no byte streams: pieces of PIECE bytes, each in new memory.
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          try {
+            const into = new Uint8Array(PIECE);
+            const n = await fill(into);
+            if (n === 0) controller.close();
+            else controller.enqueue(into.subarray(0, n));
+          } catch (err) {
+            fail(controller, err);
+          }
+        },
+        cancel,
+      },
+      { highWaterMark: 0 },
+    );
+  }
   return new ReadableStream({
     type: 'bytes',
     autoAllocateChunkSize: PIECE,
     async pull(controller) {
       try {
-        if (!flushed) {
-          await disk.flush();
-          flushed = true;
-          check();
-          await worker.check();
-        }
         const req = controller.byobRequest as ReadableStreamBYOBRequest;
         const view = req.view as Uint8Array<ArrayBuffer>;
-        const n = await pieces.next(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-        check();
-        if (n === 0) {
-          await worker.check();
-          controller.close();
-          req.respond(0);
-          return;
-        }
-        await worker.streamed(n);
-        progressed(n);
+        const n = await fill(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        if (n === 0) controller.close();
         req.respond(n);
       } catch (err) {
         fail(controller, err);
       }
     },
-    cancel() {
-      pieces.release();
-    },
+    cancel,
   });
+}
+
+let hasByteStreams: boolean | undefined;
+/** Whether this browser makes byte streams (type: 'bytes'); WebKitGTK's does not. */
+function byteStreams(): boolean {
+  if (hasByteStreams === undefined) {
+    try {
+      new ReadableStream({ type: 'bytes' });
+      hasByteStreams = true;
+    } catch {
+      hasByteStreams = false;
+    }
+  }
+  return hasByteStreams;
 }
 
 /** A piece of the raw image: read and held, or zeros. */
@@ -200,7 +253,7 @@ interface RawPiece {
 }
 
 /** The disk front to back in pieces, AHEAD of them read ahead. */
-class RawPieces {
+class RawPieces implements ImageBytes {
   private readonly status: StatusCursor;
   private readonly queue: RawPiece[] = [];
   /** Where the next piece to plan starts. */
@@ -240,7 +293,7 @@ class RawPieces {
   }
 
   /** Frees what is held (the export ended or failed). */
-  release(): void {
+  cancel(): void {
     for (const piece of this.queue) piece.read?.release();
     this.queue.length = 0;
     this.planned = this.disk.size;
@@ -278,28 +331,6 @@ class WorkerChanges {
     if (this.sinceCheck >= WORKER_CHECK) await this.check();
   }
 }
-
-/** The disk's block status, asked for a window at a time as a reader moves forward. */
-class StatusCursor {
-  private runs: Extent[] = [];
-  private i = 0;
-  constructor(private readonly disk: ExportableDisk) {}
-
-  /** The run holding `offset` (offsets asked for only grow). */
-  async at(offset: number): Promise<Extent> {
-    for (let asked = false; ; asked = true) {
-      while (this.i < this.runs.length && this.runs[this.i].offset + this.runs[this.i].length <= offset) this.i++;
-      const run = this.runs[this.i];
-      if (run && run.offset <= offset) return run;
-      if (asked) throw new DiskError('EIO', `The disk's block status does not cover byte ${offset}.`);
-      this.runs = await this.disk.blockStatus(offset, Math.min(STATUS_WINDOW, this.disk.size - offset));
-      this.i = 0;
-    }
-  }
-}
-
-/** Status is asked for this much of the disk at a time: the answer's memory stays bounded. */
-const STATUS_WINDOW = 1 << 30;
 
 /**
  * Runs of clusters [from, to) that the disk's block status says may hold
