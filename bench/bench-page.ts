@@ -378,7 +378,7 @@ const bench = {
    * Image import and export against their raw OPFS baseline, alternating,
    * `repeats` times: importDisk of a `size`-byte raw Blob (no zeros: every
    * byte is written) into a new OPFS disk, flushed; then disk.export() raw,
-   * read to the end; beside 1 MiB sequential writes (+ flush) and reads of a
+   * read to the end, twice; beside 1 MiB sequential writes (+ flush) and reads of a
    * plain OPFS file in a worker.
    */
   async imageIo(size: number, repeats: number): Promise<ImageIoResult> {
@@ -395,6 +395,7 @@ const bench = {
       const disk = await webdisk.importDisk({ name, source: blob, backend: 'opfs' });
       const importMs = performance.now() - t;
       const exportMs = await drainTimed(disk.export({ format: 'raw' }), size);
+      const exportAgainMs = await drainTimed(disk.export({ format: 'raw' }), size);
       await disk.close();
       await webdisk.deleteDisk(name);
       // Closing starts a spare worker for the next open (client/disk-workers.ts):
@@ -407,6 +408,7 @@ const bench = {
         streamFloorMs,
         importMs,
         exportMs,
+        exportAgainMs,
       });
     }
     return { size, runs };

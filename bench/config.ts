@@ -255,6 +255,9 @@ export interface ImageIoResult {
     blobCopyMs: number;
     streamFloorMs: number;
     importMs: number;
+    /** The disk's first export: its worker's read path runs for the first time. */
     exportMs: number;
+    /** The same disk exported again at once. */
+    exportAgainMs: number;
   }[];
 }

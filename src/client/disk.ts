@@ -6,12 +6,10 @@ import type { Backend, CacheMode, CrashModel, DiskStats } from '../core/types';
 import { checkCacheMode, checkData, checkRange, MAX_IO_BYTES } from '../core/validate';
 import { type ExportOptions, exportDisk } from '../images/export';
 import type { DiskInfo, FromWorker, ToWorker } from '../protocol/messages';
-import { readStreamBuffer, readStreamRing, resetReadStream } from '../protocol/read-stream';
 import { FIRST_LENT_BUFFER } from '../protocol/ring';
 import type { SyncDiskPort } from '../protocol/sync-port';
 import type { BackendReason } from '../stores/backends';
 import { keepSpare } from './disk-workers';
-import { ReadStream } from './read-stream';
 import { SharedCacheReader } from './shared-cache-reader';
 import { type OpenSyncOptions, SyncPorts } from './sync-ports';
 import type { HeldRead, Transport } from './transport';
@@ -61,14 +59,12 @@ export class Disk {
   /** The power switch shared with the worker (cross-origin isolated pages only). */
   private readonly power: Int32Array | undefined;
   private readonly syncPorts: SyncPorts;
-  /** Jobs the worker is running (fills, read streams), by id. */
-  private readonly jobs = new Map<
+  /** Fills (importDisk of a Blob) the worker is running, by id. */
+  private readonly fills = new Map<
     number,
     { resolve(): void; reject(e: DiskError): void; progress?(bytes: number): void }
   >();
-  private nextJob = 1;
-  /** A read stream's shared memory, kept for the next one (fresh memory is slow to touch here). */
-  private spareStreamRing: SharedArrayBuffer | undefined;
+  private nextFill = 1;
   /** allocBuffer() calls waiting for the worker to hold their buffer, by id. */
   private readonly lends = new Map<number, { resolve(): void; reject(e: DiskError): void }>();
   private nextLend = FIRST_LENT_BUFFER;
@@ -426,48 +422,19 @@ export class Disk {
       this.changes++;
     });
     if (bad) return bad;
-    return this.job((id) => ({ type: 'fill', id, blob }), progress);
-  }
-
-  /**
-   * @internal [offset, offset + length) read out in order by the worker on
-   * its own, into a ring of shared memory the page copies out of — no
-   * request per piece (a raw export's path). Undefined where memory cannot
-   * be shared. The reads fail with EBUSY if the disk is written meanwhile.
-   */
-  readStream(offset: number, length: number): ReadStream | undefined {
-    if (this.transport.kind !== 'shared-memory') return undefined;
-    if (this.closedBy) throw new DiskError('ECLOSED', `Disk "${this.name}" is closed: open it again.`);
-    checkRange(offset, length, this.size, 'readStream');
-    const sab = this.spareStreamRing ?? readStreamBuffer();
-    this.spareStreamRing = undefined;
-    const ring = readStreamRing(sab);
-    resetReadStream(ring);
-    const done = this.job((id) => ({ type: 'read-stream', id, ring: sab, offset, length }));
-    // Once the worker has let go of it, the ring serves the next stream.
-    done.then(
-      () => {
-        this.spareStreamRing = sab;
-      },
-      () => undefined,
-    );
-    return new ReadStream(ring, length, done);
-  }
-
-  /** Starts a job in the worker (`message` gets its id); settles when the worker says it has ended. */
-  private job(message: (id: number) => ToWorker, progress?: (bytes: number) => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      const id = this.nextJob++;
-      this.jobs.set(id, { resolve, reject, progress });
-      this.worker.postMessage(message(id));
+      const id = this.nextFill++;
+      this.fills.set(id, { resolve, reject, progress });
+      const msg: ToWorker = { type: 'fill', id, blob };
+      this.worker.postMessage(msg);
     });
   }
 
   /** @internal A message of the worker not for the transport: true if it was for the disk. */
   handle(msg: FromWorker): boolean {
     if (this.syncPorts.handle(msg)) return true;
-    if (msg.type === 'job-progress') {
-      this.jobs.get(msg.id)?.progress?.(msg.bytes);
+    if (msg.type === 'fill-progress') {
+      this.fills.get(msg.id)?.progress?.(msg.bytes);
       return true;
     }
     if (msg.type === 'lent') {
@@ -475,9 +442,9 @@ export class Disk {
       this.lends.delete(msg.id);
       return true;
     }
-    if (msg.type === 'job-done') {
-      const f = this.jobs.get(msg.id);
-      this.jobs.delete(msg.id);
+    if (msg.type === 'fill-done') {
+      const f = this.fills.get(msg.id);
+      this.fills.delete(msg.id);
       if (msg.error) f?.reject(errorFromData(msg.error));
       else f?.resolve();
       return true;
@@ -511,8 +478,8 @@ export class Disk {
   /** Every pending and later request rejects with `err`. */
   private failAll(err: DiskError): void {
     this.transport.fail(err);
-    for (const f of this.jobs.values()) f.reject(err);
-    this.jobs.clear();
+    for (const f of this.fills.values()) f.reject(err);
+    this.fills.clear();
     for (const l of this.lends.values()) l.reject(err);
     this.lends.clear();
   }

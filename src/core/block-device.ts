@@ -188,11 +188,6 @@ export class BlockDevice {
     return this.mode;
   }
 
-  /** Writes and discards carried out so far, whoever sent them: a read stream stops when this moves. */
-  get changes(): number {
-    return this.counters.writes + this.counters.discards;
-  }
-
   // ---------------------------------------------------------------- public API
 
   read(offset: number, length: number): Promise<Uint8Array> {

@@ -2,7 +2,6 @@ import type { HeldRead } from '../client/transport';
 import { DiskError } from '../core/errors';
 import type { Extent } from '../core/store';
 import { planQcow2, writeQcow2 } from './qcow2-write';
-import { STATUS_WINDOW, StatusCursor } from './status-cursor';
 import { isZero } from './zeros';
 
 export interface ExportProgress {
@@ -35,14 +34,8 @@ export interface ExportableDisk {
   read(offset: number, length: number): Promise<Uint8Array>;
   blockStatus(offset: number, length: number): Promise<Extent[]>;
   readInto(offset: number, into: Uint8Array): Promise<Uint8Array>;
-  /** A read held where the transport put it until released (the raw export's read-ahead without shared memory). */
+  /** A read held where the transport put it until released (the raw export's read-ahead). */
   readHeld(offset: number, length: number): HeldRead;
-  /**
-   * The range read out by the worker on its own into shared memory, failing
-   * with EBUSY if the disk is written meanwhile (absent or undefined: no
-   * shared memory; the export reads ahead with readHeld instead).
-   */
-  readStream?(offset: number, length: number): ImageBytes | undefined;
   flush(): Promise<void>;
   /** The worker's counters: its writes and discards count those of every client (SyncDisk ports too). */
   stats(): Promise<{ writes: number; discards: number }>;
@@ -140,22 +133,14 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
   );
 }
 
-/** The bytes of an image in order, copied into the reader's buffers. */
-export interface ImageBytes {
-  /** Copies the next bytes into `into`; resolves with how many (0: the end). */
-  next(into: Uint8Array): Promise<number>;
-  /** Nothing more will be read: frees what is held. */
-  cancel(): void;
-}
-
 /**
- * A raw export as a byte stream, each byte copied once, straight into the
- * reader's buffer: a reader that brings its own (BYOB) gets no fresh
- * memory per piece, which is slow to touch here. Other readers get pieces
- * of PIECE bytes. Where memory is shared the worker reads the disk out on
- * its own, ahead of the reader (client/read-stream.ts); elsewhere AHEAD
- * reads are kept in flight. Runs the disk's block status says read as
- * zeros are zero-filled, not read.
+ * A raw export as a byte stream (where the browser has them). AHEAD pieces are read ahead and held
+ * where the transport put them (shared memory), then copied once, straight
+ * into the reader's buffer: a reader that brings its own (BYOB) gets no
+ * fresh memory per piece, which is slow to touch here, and the worker
+ * reads the next pieces while this one is copied. Other readers get
+ * pieces of PIECE bytes. Runs the disk's block status says read as zeros
+ * are zero-filled, not read.
  */
 function rawStream(
   disk: ExportableDisk,
@@ -164,33 +149,31 @@ function rawStream(
   progressed: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
-  let bytes: ImageBytes | undefined;
-  /** Without a read stream the worker does not watch for writes itself: its counters are asked. */
-  let watch = false;
+  let flushed = false;
+  const pieces = new RawPieces(disk);
   /** Fills `into` with the image's next bytes: how many (0: the end). */
   const fill = async (into: Uint8Array): Promise<number> => {
-    if (!bytes) {
+    if (!flushed) {
       await disk.flush();
+      flushed = true;
       check();
-      bytes = disk.readStream?.(0, disk.size);
-      if (!bytes) {
-        watch = true;
-        await worker.check();
-        bytes = new RawPieces(disk);
-      }
+      await worker.check();
     }
-    const n = await bytes.next(into);
+    const n = await pieces.next(into);
     check();
-    if (n === 0 && watch) await worker.check();
-    if (n > 0 && watch) await worker.streamed(n);
-    if (n > 0) progressed(n);
+    if (n === 0) {
+      await worker.check();
+      return 0;
+    }
+    await worker.streamed(n);
+    progressed(n);
     return n;
   };
   const fail = (controller: { error(e: unknown): void }, err: unknown) => {
-    bytes?.cancel();
+    pieces.release();
     controller.error(signal?.aborted ? signal.reason : err);
   };
-  const cancel = () => bytes?.cancel();
+  const cancel = () => pieces.release();
   if (!byteStreams()) {
     // WebKitGTK has no byte streams: pieces of PIECE bytes, each in new memory.
     return new ReadableStream<Uint8Array>(
@@ -253,7 +236,7 @@ interface RawPiece {
 }
 
 /** The disk front to back in pieces, AHEAD of them read ahead. */
-class RawPieces implements ImageBytes {
+class RawPieces {
   private readonly status: StatusCursor;
   private readonly queue: RawPiece[] = [];
   /** Where the next piece to plan starts. */
@@ -293,7 +276,7 @@ class RawPieces implements ImageBytes {
   }
 
   /** Frees what is held (the export ended or failed). */
-  cancel(): void {
+  release(): void {
     for (const piece of this.queue) piece.read?.release();
     this.queue.length = 0;
     this.planned = this.disk.size;
@@ -331,6 +314,28 @@ class WorkerChanges {
     if (this.sinceCheck >= WORKER_CHECK) await this.check();
   }
 }
+
+/** The disk's block status, asked for a window at a time as a reader moves forward. */
+class StatusCursor {
+  private runs: Extent[] = [];
+  private i = 0;
+  constructor(private readonly disk: ExportableDisk) {}
+
+  /** The run holding `offset` (offsets asked for only grow). */
+  async at(offset: number): Promise<Extent> {
+    for (let asked = false; ; asked = true) {
+      while (this.i < this.runs.length && this.runs[this.i].offset + this.runs[this.i].length <= offset) this.i++;
+      const run = this.runs[this.i];
+      if (run && run.offset <= offset) return run;
+      if (asked) throw new DiskError('EIO', `The disk's block status does not cover byte ${offset}.`);
+      this.runs = await this.disk.blockStatus(offset, Math.min(STATUS_WINDOW, this.disk.size - offset));
+      this.i = 0;
+    }
+  }
+}
+
+/** Status is asked for this much of the disk at a time: the answer's memory stays bounded. */
+const STATUS_WINDOW = 1 << 30;
 
 /**
  * Runs of clusters [from, to) that the disk's block status says may hold

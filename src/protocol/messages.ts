@@ -89,14 +89,8 @@ export type ToWorker =
   | { type: 'open-sync'; id: number; ring: SharedArrayBuffer }
   /** disk.allocBuffer(): ring requests may name this buffer (as number `id`) instead of the arena. */
   | { type: 'lend'; id: number; buffer: SharedArrayBuffer }
-  /**
-   * Jobs: work the worker runs beside its requests, answered by job
-   * messages of the same `id`.
-   * importDisk of a raw Blob: the worker writes the Blob's data grains from offset 0 itself.
-   */
-  | { type: 'fill'; id: number; blob: Blob }
-  /** A raw export: the worker reads the range in order into `ring` (protocol/read-stream.ts) as the page frees it. */
-  | { type: 'read-stream'; id: number; ring: SharedArrayBuffer; offset: number; length: number };
+  /** importDisk of a raw Blob: the worker writes the Blob's data grains from offset 0 itself. */
+  | { type: 'fill'; id: number; blob: Blob };
 
 export type FromWorker =
   | { type: 'opened'; info: DiskInfo }
@@ -110,6 +104,6 @@ export type FromWorker =
   | { type: 'sync-failed'; id: number; error: DiskErrorData }
   /** The worker holds lent buffer `id`: requests may name it from now on. */
   | { type: 'lent'; id: number }
-  /** Bytes of job `id` done so far (a fill: of its Blob); then its end, with the error if it failed. */
-  | { type: 'job-progress'; id: number; bytes: number }
-  | { type: 'job-done'; id: number; error?: DiskErrorData };
+  /** Bytes of the Blob of fill `id` written so far; then its end, with the error if it failed. */
+  | { type: 'fill-progress'; id: number; bytes: number }
+  | { type: 'fill-done'; id: number; error?: DiskErrorData };

@@ -12,7 +12,6 @@ import { sharedPowerSwitch } from '../stores/power-switch';
 import { execute } from './execute';
 import { fillFromBlob } from './fill';
 import { openDevice } from './open-device';
-import { pushReads } from './read-stream';
 import { RingServer } from './ring-server';
 
 // The DOM and WebWorker libs clash in one program: declare what we use.
@@ -164,14 +163,6 @@ function openSync(id: number, sab: SharedArrayBuffer): void {
   post({ type: 'sync-opened', id });
 }
 
-/** Runs a job beside the requests and says when it has ended, and how. */
-function job(id: number, run: (dev: BlockDevice) => Promise<void>): void {
-  (device ? run(device) : notOpen()).then(
-    () => post({ type: 'job-done', id }),
-    (err: unknown) => post({ type: 'job-done', id, error: errorToData(err) }),
-  );
-}
-
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const msg = ev.data;
   if (msg.type === 'open') {
@@ -191,9 +182,11 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
     post({ type: 'lent', id: msg.id });
   } else if (msg.type === 'fill') {
     const { id } = msg;
-    job(id, (dev) => fillFromBlob(dev, msg.blob, (bytes) => post({ type: 'job-progress', id, bytes })));
-  } else if (msg.type === 'read-stream') {
-    job(msg.id, (dev) => pushReads(dev, msg.ring, msg.offset, msg.length));
+    const dev = device;
+    (dev ? fillFromBlob(dev, msg.blob, (bytes) => post({ type: 'fill-progress', id, bytes })) : notOpen()).then(
+      () => post({ type: 'fill-done', id }),
+      (err: unknown) => post({ type: 'fill-done', id, error: errorToData(err) }),
+    );
   } else if (msg.type === 'batch') {
     runBatch(msg.requests, msg.payload).catch((err) => console.error('webdisk worker: batch failed', err));
   }
