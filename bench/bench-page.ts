@@ -20,6 +20,7 @@ import {
 } from './config';
 import { Expectation, MAX_BS, runSeed, WriteBuffer } from './content';
 import { type AsyncIo, Engine } from './engine';
+import { handoffBuffer, handoffStream } from './handoff';
 import type { RawReply, RawRequest } from './raw-worker';
 import type { SyncReply, SyncRequest, SyncRunReply } from './sync-worker';
 
@@ -390,6 +391,10 @@ const bench = {
     for (let r = 0; r < repeats; r++) {
       const raw = await rawCall<{ writeMs: number; readMs: number; blobCopyMs: number }>({ op: 'seqIo', size, blob });
       const streamFloorMs = await drainTimed(sharedMemoryStream(size), size);
+      const ring = handoffBuffer();
+      const fed = rawCall<undefined>({ op: 'handoff', size, ring });
+      const handoffMs = await drainTimed(handoffStream(ring, size), size);
+      await fed;
       await webdisk.deleteDisk(name);
       const t = performance.now();
       const disk = await webdisk.importDisk({ name, source: blob, backend: 'opfs' });
@@ -406,6 +411,7 @@ const bench = {
         rawReadMs: raw.readMs,
         blobCopyMs: raw.blobCopyMs,
         streamFloorMs,
+        handoffMs,
         importMs,
         exportMs,
         exportAgainMs,

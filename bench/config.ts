@@ -254,6 +254,8 @@ export interface ImageIoResult {
     rawReadMs: number;
     blobCopyMs: number;
     streamFloorMs: number;
+    /** The same stream fed by a worker through shared memory (bench/handoff.ts): no disk behind it. */
+    handoffMs: number;
     importMs: number;
     /** The disk's first export: its worker's read path runs for the first time. */
     exportMs: number;

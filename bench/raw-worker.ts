@@ -17,6 +17,7 @@ import { readByob } from './byob';
 import { type BenchConfig, MiB, type PrepareResult, type RawId, WORKLOADS, type WorkloadId } from './config';
 import { Expectation, MAX_BS, runSeed } from './content';
 import { type AsyncIo, Engine, type SyncIo, syncIo } from './engine';
+import { feedHandoff } from './handoff';
 
 export type RawRequest =
   | { id: number; op: 'init'; cfg: BenchConfig }
@@ -25,7 +26,8 @@ export type RawRequest =
   | { id: number; op: 'warm'; target: RawId; workload: WorkloadId }
   | { id: number; op: 'checkContent'; target: RawId }
   | { id: number; op: 'close'; target: RawId }
-  | { id: number; op: 'seqIo'; size: number; blob: Blob };
+  | { id: number; op: 'seqIo'; size: number; blob: Blob }
+  | { id: number; op: 'handoff'; size: number; ring: SharedArrayBuffer };
 
 export type RawReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
@@ -253,6 +255,9 @@ async function handle(req: RawRequest): Promise<unknown> {
     }
     case 'seqIo':
       return seqIo(req.size, req.blob);
+    case 'handoff':
+      feedHandoff(req.ring, req.size);
+      return undefined;
     case 'close':
       // The storage stays open and prepared for other targets on it.
       openTargets.delete(req.target);

@@ -441,7 +441,9 @@ export function imageLine(o: ImageIoResult): string {
     `(${med((r) => mibps(r.rawReadMs)).toFixed(0)} MiB/s; target ≥ 0.5×); exported again at once ` +
     `${med((r) => mibps(r.exportAgainMs)).toFixed(0)} MiB/s = ${med((r) => r.rawReadMs / r.exportAgainMs).toFixed(2)}× raw; first export ` +
     `${med((r) => r.streamFloorMs / r.exportMs).toFixed(2)}× a byte stream with no disk behind it ` +
-    `(${med((r) => mibps(r.streamFloorMs)).toFixed(0)} MiB/s, itself ${med((r) => r.rawReadMs / r.streamFloorMs).toFixed(2)}× raw)`
+    `(${med((r) => mibps(r.streamFloorMs)).toFixed(0)} MiB/s, itself ${med((r) => r.rawReadMs / r.streamFloorMs).toFixed(2)}× raw), ` +
+    `${med((r) => r.handoffMs / r.exportMs).toFixed(2)}× that stream fed by a worker through shared memory ` +
+    `(${med((r) => mibps(r.handoffMs)).toFixed(0)} MiB/s, itself ${med((r) => r.rawReadMs / r.handoffMs).toFixed(2)}× raw)`
   );
 }
 

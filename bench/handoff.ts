@@ -1,0 +1,84 @@
+import { MiB } from './config';
+
+/**
+ * A floor for any export from a disk worker: bytes handed from a worker to
+ * the page through shared memory, with no disk behind them. The worker
+ * writes each 512 KiB slot of a 2 MiB ring (as a read from OPFS would) as
+ * soon as the page has freed it; the page copies slots into the reader's
+ * buffer. Both sides spin while the other is busy, so no wake-up is
+ * measured: only what it costs to move the bytes from one thread to the
+ * other. (Measured here: two independent copies, one on each thread, run
+ * side by side at full speed; this handoff does not.)
+ */
+const SLOT = 512 * 1024;
+const SLOTS = 4;
+/** The two counters on cache lines of their own (as in protocol/read-stream.ts). */
+const PRODUCED = 0;
+const CONSUMED = 16;
+/** A side that waits longer than this for the other has lost it: fail, do not hang the bench. */
+const STUCK_MS = 10_000;
+
+function spinUntil(ready: () => boolean, what: string): void {
+  const deadline = performance.now() + STUCK_MS;
+  while (!ready()) {
+    if (performance.now() > deadline) throw new Error(`handoff: waited ${STUCK_MS} ms for ${what}`);
+  }
+}
+
+export function handoffBuffer(): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(128 + SLOT * SLOTS);
+  new Uint8Array(sab).fill(1); // touched: fresh memory is slow here, and no part of what is measured
+  new Int32Array(sab, 0, 32).fill(0);
+  return sab;
+}
+
+const views = (sab: SharedArrayBuffer) => ({ ctrl: new Int32Array(sab, 0, 32), data: new Uint8Array(sab, 128) });
+
+/** The worker's side: `size` bytes into the ring, in order, slot by slot. */
+export function feedHandoff(sab: SharedArrayBuffer, size: number): void {
+  const { ctrl, data } = views(sab);
+  for (let k = 0; k * SLOT < size; k++) {
+    spinUntil(() => k - Atomics.load(ctrl, CONSUMED) < SLOTS, 'the page to free a slot');
+    const at = (k % SLOTS) * SLOT;
+    data.fill(k & 0xff, at, at + Math.min(SLOT, size - k * SLOT));
+    Atomics.store(ctrl, PRODUCED, k + 1);
+  }
+}
+
+/** The page's side: the ring's bytes as a byte stream, as an export gives them. */
+export function handoffStream(sab: SharedArrayBuffer, size: number): ReadableStream<Uint8Array> {
+  const { ctrl, data } = views(sab);
+  let slot = 0;
+  let inSlot = 0;
+  let at = 0;
+  return new ReadableStream({
+    type: 'bytes',
+    autoAllocateChunkSize: MiB,
+    pull(controller) {
+      const req = controller.byobRequest as ReadableStreamBYOBRequest;
+      const view = req.view as Uint8Array;
+      if (at >= size) {
+        controller.close();
+        req.respond(0);
+        return;
+      }
+      let n = 0;
+      while (n < view.byteLength && at < size) {
+        spinUntil(() => Atomics.load(ctrl, PRODUCED) > slot, 'the worker to fill a slot');
+        const length = Math.min(SLOT, size - slot * SLOT);
+        const m = Math.min(view.byteLength - n, length - inSlot);
+        const from = (slot % SLOTS) * SLOT + inSlot;
+        view.set(data.subarray(from, from + m), n);
+        n += m;
+        inSlot += m;
+        at += m;
+        if (inSlot === length) {
+          inSlot = 0;
+          slot++;
+          Atomics.store(ctrl, CONSUMED, slot);
+        }
+      }
+      req.respond(n);
+    },
+  });
+}
