@@ -527,7 +527,9 @@ export function renderMarkdown(
       '`importDisk()` of a raw `Blob` without zero clusters into a new OPFS disk (flushed), then `disk.export()` raw read to the end; ' +
         'against a plain OPFS file written (1 MiB writes, flush) and read back in a worker, alternating, in the same run. ' +
         'The references bound any import and export: the same Blob read (BYOB, one 1 MiB buffer) and written into a plain OPFS file by hand, flushed; ' +
-        'and a byte stream with no disk behind it, each 1 MiB copied from shared memory into the same BYOB reader the export has.\n',
+        'and a byte stream with no disk behind it, each 1 MiB copied from shared memory into the same BYOB reader the export has; ' +
+        'and that stream fed by a worker through shared memory (the worker writes each 512 KiB slot of a 2 MiB ring as the page frees it, both sides spinning: ' +
+        'the least any export from a worker pays). Each disk is exported twice: the first export, then again at once.\n',
     );
     parts.push(`${imageLine(images)}\n`);
   }
