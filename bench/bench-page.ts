@@ -10,7 +10,6 @@ import {
   type BenchConfig,
   type ContentCheck,
   type ImageIoResult,
-  MiB,
   type OverlayReadResult,
   type PrepareResult,
   type RunResult,
@@ -20,8 +19,8 @@ import {
 } from './config';
 import { Expectation, MAX_BS, runSeed, WriteBuffer } from './content';
 import { type AsyncIo, Engine } from './engine';
-import { handoffBuffer, handoffStream } from './handoff';
 import type { RawReply, RawRequest } from './raw-worker';
+import { handoffBuffer, handoffStream, sharedMemoryStream } from './reference-streams';
 import type { SyncReply, SyncRequest, SyncRunReply } from './sync-worker';
 
 type DiskStats = Webdisk.DiskStats;
@@ -454,35 +453,6 @@ async function drainTimed(stream: ReadableStream<Uint8Array>, size: number): Pro
   const ms = performance.now() - t;
   if (got !== size) throw new Error(`the stream gave ${got} bytes, not ${size}`);
   return ms;
-}
-
-/**
- * The floor of any export through a stream: `size` bytes, each 1 MiB
- * copied from (already touched) shared memory into the reader's buffer —
- * the one copy an export from a worker needs — with no disk and no worker
- * behind it.
- */
-function sharedMemoryStream(size: number): ReadableStream<Uint8Array> {
-  const shared = new Uint8Array(new SharedArrayBuffer(8 * MiB)).fill(1);
-  let at = 0;
-  return new ReadableStream({
-    type: 'bytes',
-    autoAllocateChunkSize: MiB,
-    pull(controller) {
-      const req = controller.byobRequest as ReadableStreamBYOBRequest;
-      const view = req.view as Uint8Array;
-      if (at >= size) {
-        controller.close();
-        req.respond(0);
-        return;
-      }
-      const n = Math.min(view.byteLength, MiB, size - at);
-      const from = at % shared.length;
-      view.set(shared.subarray(from, from + n));
-      at += n;
-      req.respond(n);
-    },
-  });
 }
 
 (window as unknown as { bench: typeof bench; benchReady: boolean }).bench = bench;

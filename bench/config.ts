@@ -254,7 +254,7 @@ export interface ImageIoResult {
     rawReadMs: number;
     blobCopyMs: number;
     streamFloorMs: number;
-    /** The same stream fed by a worker through shared memory (bench/handoff.ts): no disk behind it. */
+    /** The same stream fed by a worker through shared memory (bench/reference-streams.ts): no disk behind it. */
     handoffMs: number;
     importMs: number;
     /** The disk's first export: its worker's read path runs for the first time. */

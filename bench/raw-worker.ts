@@ -17,7 +17,7 @@ import { readByob } from './byob';
 import { type BenchConfig, MiB, type PrepareResult, type RawId, WORKLOADS, type WorkloadId } from './config';
 import { Expectation, MAX_BS, runSeed } from './content';
 import { type AsyncIo, Engine, type SyncIo, syncIo } from './engine';
-import { feedHandoff } from './handoff';
+import { feedHandoff } from './reference-streams';
 
 export type RawRequest =
   | { id: number; op: 'init'; cfg: BenchConfig }

@@ -1,7 +1,9 @@
 import { MiB } from './config';
 
 /**
- * A floor for any export from a disk worker: bytes handed from a worker to
+ * Reference byte streams that bound the export (bench.imageIo).
+ *
+ * The handoff: a floor for any export from a disk worker: bytes handed from a worker to
  * the page through shared memory, with no disk behind them. The worker
  * writes each 512 KiB slot of a 2 MiB ring (as a read from OPFS would) as
  * soon as the page has freed it; the page copies slots into the reader's
@@ -45,11 +47,11 @@ export function feedHandoff(sab: SharedArrayBuffer, size: number): void {
   }
 }
 
-/** The page's side: the ring's bytes as a byte stream, as an export gives them. */
-export function handoffStream(sab: SharedArrayBuffer, size: number): ReadableStream<Uint8Array> {
-  const { ctrl, data } = views(sab);
-  let slot = 0;
-  let inSlot = 0;
+/**
+ * A byte stream of `size` bytes, as an export gives them: `fill(view, at)`
+ * puts the bytes from `at` into the reader's buffer and says how many.
+ */
+function sizedByteStream(size: number, fill: (view: Uint8Array, at: number) => number): ReadableStream<Uint8Array> {
   let at = 0;
   return new ReadableStream({
     type: 'bytes',
@@ -62,23 +64,50 @@ export function handoffStream(sab: SharedArrayBuffer, size: number): ReadableStr
         req.respond(0);
         return;
       }
-      let n = 0;
-      while (n < view.byteLength && at < size) {
-        spinUntil(() => Atomics.load(ctrl, PRODUCED) > slot, 'the worker to fill a slot');
-        const length = Math.min(SLOT, size - slot * SLOT);
-        const m = Math.min(view.byteLength - n, length - inSlot);
-        const from = (slot % SLOTS) * SLOT + inSlot;
-        view.set(data.subarray(from, from + m), n);
-        n += m;
-        inSlot += m;
-        at += m;
-        if (inSlot === length) {
-          inSlot = 0;
-          slot++;
-          Atomics.store(ctrl, CONSUMED, slot);
-        }
-      }
+      const n = fill(view, at);
+      at += n;
       req.respond(n);
     },
+  });
+}
+
+/**
+ * The floor of any export through a stream: `size` bytes, each 1 MiB
+ * copied from (already touched) shared memory into the reader's buffer —
+ * the one copy an export from a worker needs — with no disk and no worker
+ * behind it.
+ */
+export function sharedMemoryStream(size: number): ReadableStream<Uint8Array> {
+  const shared = new Uint8Array(new SharedArrayBuffer(8 * MiB)).fill(1);
+  return sizedByteStream(size, (view, at) => {
+    const n = Math.min(view.byteLength, MiB, size - at);
+    const from = at % shared.length;
+    view.set(shared.subarray(from, from + n));
+    return n;
+  });
+}
+
+/** The page's side of the handoff: the ring's bytes, slot by slot. */
+export function handoffStream(sab: SharedArrayBuffer, size: number): ReadableStream<Uint8Array> {
+  const { ctrl, data } = views(sab);
+  let slot = 0;
+  let inSlot = 0;
+  return sizedByteStream(size, (view, at) => {
+    let n = 0;
+    while (n < view.byteLength && at + n < size) {
+      spinUntil(() => Atomics.load(ctrl, PRODUCED) > slot, 'the worker to fill a slot');
+      const length = Math.min(SLOT, size - slot * SLOT);
+      const m = Math.min(view.byteLength - n, length - inSlot);
+      const from = (slot % SLOTS) * SLOT + inSlot;
+      view.set(data.subarray(from, from + m), n);
+      n += m;
+      inSlot += m;
+      if (inSlot === length) {
+        inSlot = 0;
+        slot++;
+        Atomics.store(ctrl, CONSUMED, slot);
+      }
+    }
+    return n;
   });
 }
