@@ -134,13 +134,13 @@ export function exportDisk(disk: ExportableDisk, opts: ExportOptions = {}): Read
 }
 
 /**
- * A raw export as a byte stream (where the browser has them). AHEAD pieces are read ahead and held
- * where the transport put them (shared memory), then copied once, straight
- * into the reader's buffer: a reader that brings its own (BYOB) gets no
- * fresh memory per piece, which is slow to touch here, and the worker
- * reads the next pieces while this one is copied. Other readers get
- * pieces of PIECE bytes. Runs the disk's block status says read as zeros
- * are zero-filled, not read.
+ * A raw export as a byte stream (where the browser has them). AHEAD
+ * pieces are read ahead and held where the transport put them (shared
+ * memory), then copied once, straight into the reader's buffer: a reader
+ * that brings its own (BYOB) gets no fresh memory per piece, which is slow
+ * to touch here, and the worker reads the next pieces while this one is
+ * copied. Other readers get pieces of PIECE bytes. Runs the disk's block
+ * status says read as zeros are zero-filled, not read.
  */
 function rawStream(
   disk: ExportableDisk,
