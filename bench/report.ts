@@ -529,7 +529,7 @@ export function renderMarkdown(
         'The references bound any import and export: the same Blob read (BYOB, one 1 MiB buffer) and written into a plain OPFS file by hand, flushed; ' +
         'and a byte stream with no disk behind it, each 1 MiB copied from shared memory into the same BYOB reader the export has; ' +
         'and that stream fed by a worker through shared memory (the worker writes each 512 KiB slot of a 2 MiB ring as the page frees it, both sides spinning: ' +
-        'the least any export from a worker pays). Each disk is exported twice: the first export, then again at once.\n',
+        'what handing the bytes from a worker to the page costs by itself). Each disk is exported twice: the first export, then again at once.\n',
     );
     parts.push(`${imageLine(images)}\n`);
   }
