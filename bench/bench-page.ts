@@ -378,8 +378,8 @@ const bench = {
    * Image import and export against their raw OPFS baseline, alternating,
    * `repeats` times: importDisk of a `size`-byte raw Blob (no zeros: every
    * byte is written) into a new OPFS disk, flushed; then disk.export() raw,
-   * read to the end, twice; beside 1 MiB sequential writes (+ flush) and reads of a
-   * plain OPFS file in a worker.
+   * read to the end, twice; beside 1 MiB sequential writes (+ flush) and
+   * reads of a plain OPFS file in a worker, and the reference streams.
    */
   async imageIo(size: number, repeats: number): Promise<ImageIoResult> {
     const name = 'bench-image';

@@ -1,20 +1,21 @@
 import { MiB } from './config';
 
 /**
- * Reference byte streams that bound the export (bench.imageIo).
+ * Reference byte streams the export is measured beside (bench.imageIo).
  *
- * The handoff: a floor for any export from a disk worker: bytes handed from a worker to
- * the page through shared memory, with no disk behind them. The worker
- * writes each 512 KiB slot of a 2 MiB ring (as a read from OPFS would) as
- * soon as the page has freed it; the page copies slots into the reader's
- * buffer. Both sides spin while the other is busy, so no wake-up is
- * measured: only what it costs to move the bytes from one thread to the
- * other. (Measured here: two independent copies, one on each thread, run
- * side by side at full speed; this handoff does not.)
+ * The handoff: bytes handed from a worker to the page through shared
+ * memory, with no disk behind them — a cost any export from a disk worker
+ * pays too. The worker writes each 512 KiB slot of a 2 MiB ring (as a read
+ * from OPFS would) as soon as the page has freed it; the page copies slots
+ * into the reader's buffer. Both sides spin while the other is busy, so no
+ * wake-up is measured: only what it costs to move the bytes from one
+ * thread to the other. (Measured here: two independent copies, one on
+ * each thread, run side by side at full speed; this handoff does not.) A
+ * reference, not a strict floor: a warm export has beaten it.
  */
 const SLOT = 512 * 1024;
 const SLOTS = 4;
-/** The two counters on cache lines of their own (as in protocol/read-stream.ts). */
+/** The two counters on cache lines of their own: each side spins reading the other's. */
 const PRODUCED = 0;
 const CONSUMED = 16;
 /** A side that waits longer than this for the other has lost it: fail, do not hang the bench. */
